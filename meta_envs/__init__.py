@@ -1,0 +1,33 @@
+"""meta_envs: meta-RL task distributions with trial structure, as Gymnasium environments.
+
+Importing the package registers every environment ID (single and native vector
+entry points); ``gymnasium.make("meta_envs:MetaBandit-v0")`` imports it for you.
+"""
+
+from gymnasium.envs.registration import register
+
+from meta_envs.bandit import BanditTask, BanditTaskDistribution, MetaBanditEnv, MetaBanditVectorEnv
+from meta_envs.task import ArrayTask
+from meta_envs.task_sets import held_out_tasks
+from meta_envs.trial import OBSERVATION_KEYS, RL2Env, RL2VectorEnv, flatten_observation
+
+__version__ = "0.1.0"
+
+register(
+    id="MetaBandit-v0",
+    entry_point="meta_envs.bandit:MetaBanditEnv",
+    vector_entry_point="meta_envs.bandit:MetaBanditVectorEnv",
+)
+
+__all__ = [
+    "ArrayTask",
+    "BanditTask",
+    "BanditTaskDistribution",
+    "MetaBanditEnv",
+    "MetaBanditVectorEnv",
+    "OBSERVATION_KEYS",
+    "RL2Env",
+    "RL2VectorEnv",
+    "flatten_observation",
+    "held_out_tasks",
+]

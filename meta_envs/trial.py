@@ -1,0 +1,505 @@
+"""The trial layer, shared by every family: n episodes on one task = one Gymnasium episode.
+
+A family provides its tasks and MDP dynamics as a :class:`TaskDynamics`, batched over
+``num_envs`` sub-environments. :class:`TrialBatch` runs trials on top of it: it restarts
+the task's MDP when an inner episode ends, ends the trial after ``num_episodes``
+episodes, and builds the RL² observation. :class:`RL2Env` (one trial) and
+:class:`RL2VectorEnv` (``num_envs`` trials, native numpy) are thin shells over the
+same :class:`TrialBatch`, so the single and the vector environment cannot drift.
+
+Observation (every family)
+--------------------------
+A :class:`gymnasium.spaces.Dict`, keys in this order:
+
+============== ======================= ===============================================
+key            shape, dtype             meaning
+============== ======================= ===============================================
+``obs``        family's state space     ``s_{t+1}``: the new state (after an inner
+                                        episode ended, the first state of the next one)
+``prev_action`` ``(num_actions,)`` f32  one-hot ``a_t`` (all zeros at reset)
+``prev_reward`` ``(1,)`` f32            ``r_t`` (0 at reset)
+``prev_done``  ``(1,)`` f32            ``d_t``: 1 if ``a_t`` ended an inner episode
+============== ======================= ===============================================
+
+:func:`flatten_observation` (and Gymnasium's ``FlattenObservation``, which follows
+the same key order) concatenates them into one vector
+``[obs..., prev_action..., prev_reward, prev_done]`` for families whose state is a vector.
+
+Info
+----
+After ``reset`` and every ``step``, ``info`` says where the agent now is in the trial:
+``episode_index`` (inner episodes completed so far, i.e. the index of the episode the
+next action belongs to; equals ``num_episodes`` when the trial is over),
+``step_in_episode`` (steps already taken in that episode) and ``episode_done`` (the
+last step ended an inner episode, same as ``prev_done``). When the trial ends,
+``episode_returns`` holds the return of each inner episode (length ``num_episodes``).
+
+Randomness
+----------
+All draws come from one seeded :class:`numpy.random.Generator` per (single or
+vector) environment: ``env.np_random``. A single env reset with seed ``s`` and a
+vector env with ``num_envs=1`` reset with seed ``s`` produce the same trajectory for
+the same actions. For ``num_envs > 1`` the sub-environments share the vector env's
+generator (one batched draw per step for all of them), so sub-env ``i`` of a vector
+env is *not* the single env seeded with ``s + i``: giving every sub-env its own
+generator would cost one Python call per sub-env per step, which is exactly what the
+native vector env exists to avoid (``scripts/benchmark_envs.py`` measures that loop
+as ``SyncVectorEnv``). Given the same tasks (``options={"tasks": ...}``) and actions,
+the sub-envs and single envs agree on everything that is not drawn at random, and
+families whose dynamics are deterministic given the task agree exactly.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from meta_envs.task import ArrayTask
+from meta_envs.validation import check_action, check_actions, check_int
+
+OBSERVATION_KEYS = ("obs", "prev_action", "prev_reward", "prev_done")
+
+
+def rl2_observation_space(state_space: spaces.Box, num_actions: int) -> spaces.Dict:
+    """The RL² observation space of one environment (see the module docstring)."""
+    return spaces.Dict(
+        {
+            "obs": state_space,
+            "prev_action": spaces.Box(0.0, 1.0, (num_actions,), np.float32),
+            "prev_reward": spaces.Box(-np.inf, np.inf, (1,), np.float32),
+            "prev_done": spaces.Box(0.0, 1.0, (1,), np.float32),
+        },
+        sort_keys=False,
+    )
+
+
+def flatten_observation(observation: dict[str, np.ndarray]) -> np.ndarray:
+    """Concatenate an RL² observation into ``[obs, prev_action, prev_reward, prev_done]``.
+
+    Works on a single observation (1-D parts) and on a batch (parts of shape
+    ``(num_envs, ...)``; the state is flattened per sub-env).
+
+    :param observation: a dict with the keys of :data:`OBSERVATION_KEYS`.
+    :return: a float32 array of shape ``(D,)`` or ``(num_envs, D)``.
+    """
+    batched = observation["prev_action"].ndim == 2
+    parts = [
+        np.asarray(observation[key], dtype=np.float32).reshape(
+            (len(observation["prev_action"]), -1) if batched else (-1,)
+        )
+        for key in OBSERVATION_KEYS
+    ]
+    return np.concatenate(parts, axis=-1)
+
+
+class TaskDynamics(abc.ABC):
+    """Layer 1 of a family: its tasks and MDP dynamics for ``num_envs`` sub-envs at once.
+
+    Every method works on whole batches (one numpy call per step, never a Python loop
+    over sub-environments on the hot path).
+
+    :param num_envs: number of sub-environments.
+    """
+
+    #: the family's task class (an :class:`~meta_envs.task.ArrayTask`)
+    task_type: type[ArrayTask]
+    #: the size of the discrete action space
+    num_actions: int
+    #: the observation space of one sub-env's state (``obs`` in the RL² observation)
+    state_space: spaces.Space
+
+    def __init__(self, num_envs: int) -> None:
+        self.num_envs = check_int("num_envs", num_envs, 1)
+
+    @abc.abstractmethod
+    def sample_tasks(self, env_ids: np.ndarray, rng: np.random.Generator) -> None:
+        """Draw a new task from the task distribution for each of ``env_ids``."""
+
+    @abc.abstractmethod
+    def set_tasks(self, env_ids: np.ndarray, tasks: Sequence[ArrayTask]) -> None:
+        """Install the given (already validated) tasks; raise if they do not fit the env."""
+
+    @abc.abstractmethod
+    def task(self, env_id: int) -> ArrayTask:
+        """The task of sub-env ``env_id`` as an immutable task object."""
+
+    @abc.abstractmethod
+    def start_episodes(self, env_ids: np.ndarray, rng: np.random.Generator) -> None:
+        """Put ``env_ids`` in the initial state of their task's MDP (a new inner episode)."""
+
+    @abc.abstractmethod
+    def step(
+        self, actions: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Apply one valid action per sub-env.
+
+        :return: ``(rewards, episode_end)``: float64 and bool arrays of shape ``(num_envs,)``;
+            ``episode_end[i]`` says the inner episode of sub-env ``i`` just ended.
+        """
+
+    @abc.abstractmethod
+    def state_obs(self) -> np.ndarray:
+        """A fresh array ``(num_envs, *state_space.shape)`` with every sub-env's current state."""
+
+    def check_task(self, task: Any) -> ArrayTask:
+        """Raise a clear error unless ``task`` is a task this env can run."""
+        if not isinstance(task, self.task_type):
+            raise TypeError(
+                f"task must be a {self.task_type.__name__}, got {type(task).__name__}"
+            )
+        return task
+
+
+class TrialBatch:
+    """Trials of ``num_episodes`` inner episodes for every sub-env of a :class:`TaskDynamics`.
+
+    Holds, per sub-env, the position in the trial, the per-episode returns and what
+    just happened (previous action, reward, done) for the RL² observation.
+
+    :param dynamics: the family's batched task dynamics.
+    :param num_episodes: inner episodes per trial.
+    """
+
+    def __init__(self, dynamics: TaskDynamics, num_episodes: int) -> None:
+        self.dynamics = dynamics
+        self.num_episodes = check_int("num_episodes", num_episodes, 1)
+        n, num_actions = dynamics.num_envs, dynamics.num_actions
+        self.episode_index = np.zeros(n, np.int64)
+        self.step_in_episode = np.zeros(n, np.int64)
+        # One spare column: a sub-env whose trial is over may be stepped once more by
+        # the vector env's next-step autoreset before it is reset; its reward lands there.
+        self.episode_returns = np.zeros((n, self.num_episodes + 1), np.float64)
+        self._return_offsets = np.arange(n, dtype=np.int64) * (self.num_episodes + 1)
+        # prev_action is stored as an index; index num_actions ("none") maps to zeros.
+        self.prev_action = np.full(n, num_actions, np.int64)
+        self.prev_reward = np.zeros(n, np.float32)
+        self.prev_done = np.zeros(n, bool)
+        self._one_hot_table = np.eye(num_actions + 1, num_actions, dtype=np.float32)
+
+    def reset(
+        self,
+        env_ids: np.ndarray,
+        rng: np.random.Generator,
+        tasks: Sequence[ArrayTask] | None = None,
+    ) -> None:
+        """Start a new trial in ``env_ids``: a new task (drawn, or the given ones), episode 0."""
+        if tasks is None:
+            self.dynamics.sample_tasks(env_ids, rng)
+        else:
+            if len(tasks) != len(env_ids):
+                raise ValueError(
+                    f"got {len(tasks)} tasks for {len(env_ids)} sub-environments being reset"
+                )
+            self.dynamics.set_tasks(env_ids, [self.dynamics.check_task(t) for t in tasks])
+        self.dynamics.start_episodes(env_ids, rng)
+        self.episode_index[env_ids] = 0
+        self.step_in_episode[env_ids] = 0
+        self.episode_returns[env_ids] = 0.0
+        self.prev_action[env_ids] = self.dynamics.num_actions
+        self.prev_reward[env_ids] = 0.0
+        self.prev_done[env_ids] = False
+
+    def step(
+        self, actions: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step every sub-env with a valid int64 action array.
+
+        :return: ``(rewards, episode_end, trial_end)``, each of shape ``(num_envs,)``.
+        """
+        rewards, episode_end = self.dynamics.step(actions, rng)
+        self.episode_returns.reshape(-1)[self._return_offsets + self.episode_index] += rewards
+        np.copyto(self.prev_action, actions)
+        np.copyto(self.prev_reward, rewards, casting="same_kind")
+        np.copyto(self.prev_done, episode_end)
+        self.step_in_episode += 1
+        self.step_in_episode *= ~episode_end
+        self.episode_index += episode_end
+        trial_end = episode_end & (self.episode_index == self.num_episodes)
+        restart = np.flatnonzero(episode_end & ~trial_end)
+        if restart.size:
+            self.dynamics.start_episodes(restart, rng)
+        return rewards, episode_end, trial_end
+
+    def observation(self) -> dict[str, np.ndarray]:
+        """The RL² observation of every sub-env, as fresh arrays."""
+        return {
+            "obs": self.dynamics.state_obs(),
+            "prev_action": self._one_hot_table.take(self.prev_action, axis=0),
+            "prev_reward": self.prev_reward[:, None].copy(),
+            "prev_done": self.prev_done.astype(np.float32)[:, None],
+        }
+
+    def returns_of(self, env_id: int) -> np.ndarray:
+        """The per-episode returns of ``env_id``'s trial so far (length ``num_episodes``)."""
+        return self.episode_returns[env_id, : self.num_episodes].copy()
+
+
+class RL2Env(gym.Env):
+    """One trial per Gymnasium episode, on one task of a family (see the module docstring).
+
+    Families subclass it with their own keyword arguments and build their
+    :class:`TaskDynamics` with ``num_envs=1``.
+
+    :param dynamics: the family's dynamics for one sub-env.
+    :param num_episodes: inner episodes per trial.
+    :param render_mode: ``None`` or ``"ansi"``.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(
+        self, dynamics: TaskDynamics, num_episodes: int, render_mode: str | None = None
+    ) -> None:
+        if dynamics.num_envs != 1:
+            raise ValueError(f"RL2Env runs one trial; got dynamics for {dynamics.num_envs} envs")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        self._trial = TrialBatch(dynamics, num_episodes)
+        self.num_episodes = self._trial.num_episodes
+        self.observation_space = rl2_observation_space(dynamics.state_space, dynamics.num_actions)
+        self.action_space = spaces.Discrete(dynamics.num_actions)
+        self._ids = np.zeros(1, np.int64)
+        self._needs_reset = True
+        #: ``(action, reward, episode_done)`` of every step of the current trial
+        self.history: list[tuple[int, float, bool]] = []
+
+    @property
+    def task(self) -> ArrayTask:
+        """The task of the current trial."""
+        if self._needs_reset and not self.history:
+            raise RuntimeError("no task yet: call reset() first")
+        return self._trial.dynamics.task(0)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start a trial on a new task, or on ``options={"task": task}``."""
+        super().reset(seed=seed)
+        options = dict(options or {})
+        task = options.pop("task", None)
+        if options:
+            raise ValueError(f"unknown reset options {sorted(options)}; allowed: ['task']")
+        self._trial.reset(self._ids, self.np_random, None if task is None else [task])
+        self._needs_reset = False
+        self.history = []
+        return self._observation(), self._info()
+
+    def step(
+        self, action: Any
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Take one action; ``terminated`` is True only when the trial's last episode ends."""
+        if self._needs_reset:
+            raise RuntimeError(
+                "the trial is over (or never started): call reset() before step()"
+            )
+        action = check_action(action, self._trial.dynamics.num_actions)
+        rewards, episode_end, trial_end = self._trial.step(
+            np.array([action], np.int64), self.np_random
+        )
+        reward, done = float(rewards[0]), bool(trial_end[0])
+        self.history.append((action, reward, bool(episode_end[0])))
+        self._needs_reset = done
+        info = self._info()
+        if done:
+            info["episode_returns"] = self._trial.returns_of(0)
+        return self._observation(), reward, done, False, info
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        return {key: value[0] for key, value in self._trial.observation().items()}
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "episode_index": int(self._trial.episode_index[0]),
+            "step_in_episode": int(self._trial.step_in_episode[0]),
+            "episode_done": bool(self._trial.prev_done[0]),
+        }
+
+    def render(self) -> str | None:
+        """``"ansi"``: a text summary of the trial so far (see the family's ``render_text``)."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi'")
+            return None
+        header = (
+            f"episode {self._trial.episode_index[0]}/{self.num_episodes}, "
+            f"step {self._trial.step_in_episode[0]}"
+        )
+        return header + "\n" + self.render_text() + "\n"
+
+    def render_text(self) -> str:
+        """The family's part of the ``ansi`` rendering (overridden per family)."""
+        return ""
+
+
+class RL2VectorEnv(VectorEnv):
+    """``num_envs`` trials stepped together with batched numpy (a native vector env).
+
+    Every sub-env runs its own task; when a sub-env's trial ends a new task is drawn
+    for it (autoreset). Two of Gymnasium's autoreset modes are supported:
+
+    * ``AutoresetMode.NEXT_STEP`` (default, as ``SyncVectorEnv``): the step that ends a
+      trial returns ``terminated=True`` and the trial's last observation; the *next*
+      ``step`` ignores that sub-env's action and returns the first observation of a new
+      trial with reward 0 and ``terminated=False``.
+    * ``AutoresetMode.SAME_STEP``: the step that ends a trial resets the sub-env at
+      once and returns the new trial's first observation; the last observation of the
+      finished trial is in ``info["final_obs"]`` (a dict of batched arrays, valid where
+      ``info["_final_obs"]`` is True).
+
+    ``info`` holds the fields of :class:`RL2Env` as arrays of shape ``(num_envs,)``
+    (``episode_returns`` of shape ``(num_envs, num_episodes)``, valid where
+    ``info["_episode_returns"]``); in SAME_STEP mode the position fields describe the
+    new trial. ``reset(options=...)`` accepts ``"tasks"`` (one task per sub-env being
+    reset) and ``"reset_mask"`` (a bool array: reset only those sub-envs).
+
+    :param dynamics: the family's dynamics for ``num_envs`` sub-envs.
+    :param num_episodes: inner episodes per trial.
+    :param autoreset_mode: ``AutoresetMode.NEXT_STEP`` or ``AutoresetMode.SAME_STEP``
+        (or their string values).
+    """
+
+    def __init__(
+        self,
+        dynamics: TaskDynamics,
+        num_episodes: int,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+    ) -> None:
+        try:
+            autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError as err:
+            raise ValueError(
+                f"autoreset_mode must be AutoresetMode.NEXT_STEP or SAME_STEP, got {autoreset_mode!r}"
+            ) from err
+        if autoreset_mode is AutoresetMode.DISABLED:
+            raise ValueError("autoreset_mode DISABLED is not supported; use NEXT_STEP or SAME_STEP")
+        self.metadata = {"autoreset_mode": autoreset_mode}
+        self.autoreset_mode = autoreset_mode
+        self.num_envs = dynamics.num_envs
+        self._trial = TrialBatch(dynamics, num_episodes)
+        self.num_episodes = self._trial.num_episodes
+        self.single_observation_space = rl2_observation_space(
+            dynamics.state_space, dynamics.num_actions
+        )
+        self.single_action_space = spaces.Discrete(dynamics.num_actions)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._all_ids = np.arange(self.num_envs, dtype=np.int64)
+        self._all_valid = np.ones(self.num_envs, bool)
+        self._all_valid.flags.writeable = False
+        self._needs_reset = np.ones(self.num_envs, bool)
+        self._started = False
+
+    def task(self, env_id: int) -> ArrayTask:
+        """The current task of sub-env ``env_id``."""
+        check_int("env_id", env_id, 0, self.num_envs - 1)
+        if not self._started:
+            raise RuntimeError("no task yet: call reset() first")
+        return self._trial.dynamics.task(env_id)
+
+    @property
+    def tasks(self) -> list[ArrayTask]:
+        """The current task of every sub-env."""
+        return [self.task(i) for i in range(self.num_envs)]
+
+    def draw_tasks(self, rng: np.random.Generator) -> list[ArrayTask]:
+        """Draw ``num_envs`` tasks from this env's task distribution with ``rng``.
+
+        Used to build held-out task sets; it overwrites the sub-envs' tasks, so call
+        ``reset`` before stepping again.
+        """
+        self._trial.dynamics.sample_tasks(self._all_ids, rng)
+        self._needs_reset[:] = True
+        return [self._trial.dynamics.task(i) for i in range(self.num_envs)]
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start new trials in every sub-env (or those of ``options["reset_mask"]``)."""
+        if seed is not None:
+            if isinstance(seed, (list, tuple, np.ndarray)):
+                raise TypeError(
+                    "a native meta_envs vector env is seeded with one int (all sub-envs share "
+                    f"one generator), got {type(seed).__name__}"
+                )
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seed)
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        tasks = options.pop("tasks", None)
+        if options:
+            raise ValueError(
+                f"unknown reset options {sorted(options)}; allowed: ['reset_mask', 'tasks']"
+            )
+        if mask is None:
+            env_ids = self._all_ids
+        else:
+            mask = np.asarray(mask)
+            if mask.dtype != bool or mask.shape != (self.num_envs,):
+                raise ValueError(
+                    f"reset_mask must be a bool array of shape ({self.num_envs},), "
+                    f"got {mask.dtype} {mask.shape}"
+                )
+            if not self._started and not mask.all():
+                raise ValueError("the first reset must reset every sub-env (no reset_mask)")
+            env_ids = np.flatnonzero(mask)
+        self._trial.reset(env_ids, self.np_random, tasks)
+        self._needs_reset[env_ids] = False
+        self._started = True
+        return self._trial.observation(), self._position_info()
+
+    def step(
+        self, actions: Any
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every sub-env; see the class docstring for the autoreset behaviour."""
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        actions = check_actions(actions, self.num_envs, self._trial.dynamics.num_actions)
+        rng = self.np_random
+        rewards, _, trial_end = self._trial.step(actions, rng)
+        terminated = trial_end
+        infos: dict[str, Any] = {}
+        if trial_end.any():
+            infos["episode_returns"] = self._trial.episode_returns[:, : self.num_episodes].copy()
+            infos["_episode_returns"] = trial_end
+        if self.autoreset_mode is AutoresetMode.NEXT_STEP:
+            if self._needs_reset.any():
+                # These sub-envs ended their trial last step: this step starts a new one
+                # and their action is ignored (what was just computed for them is dropped).
+                stale = np.flatnonzero(self._needs_reset)
+                self._trial.reset(stale, rng)
+                rewards[stale] = 0.0
+                terminated[stale] = False
+                if "episode_returns" in infos:
+                    infos["_episode_returns"] = terminated
+            self._needs_reset = terminated.copy()
+            observation = self._trial.observation()
+        else:
+            ended = np.flatnonzero(trial_end)
+            if ended.size:
+                infos["final_obs"] = self._trial.observation()
+                infos["_final_obs"] = trial_end
+                self._trial.reset(ended, rng)
+            observation = self._trial.observation()
+        infos.update(self._position_info())
+        truncated = np.zeros(self.num_envs, bool)
+        return observation, rewards, terminated, truncated, infos
+
+    def _position_info(self) -> dict[str, np.ndarray]:
+        trial = self._trial
+        return {
+            "episode_index": trial.episode_index.copy(),
+            "_episode_index": self._all_valid,
+            "step_in_episode": trial.step_in_episode.copy(),
+            "_step_in_episode": self._all_valid,
+            "episode_done": trial.prev_done.copy(),
+            "_episode_done": self._all_valid,
+        }
