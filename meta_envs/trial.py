@@ -67,13 +67,15 @@ from meta_envs.validation import check_action, check_actions, check_int
 OBSERVATION_KEYS = ("obs", "prev_action", "prev_reward", "prev_done")
 
 
-def rl2_observation_space(state_space: spaces.Box, num_actions: int) -> spaces.Dict:
+def rl2_observation_space(
+    state_space: spaces.Space, num_actions: int, reward_bounds: tuple[float, float]
+) -> spaces.Dict:
     """The RL² observation space of one environment (see the module docstring)."""
     return spaces.Dict(
         {
             "obs": state_space,
             "prev_action": spaces.Box(0.0, 1.0, (num_actions,), np.float32),
-            "prev_reward": spaces.Box(-np.inf, np.inf, (1,), np.float32),
+            "prev_reward": spaces.Box(*reward_bounds, (1,), np.float32),
             "prev_done": spaces.Box(0.0, 1.0, (1,), np.float32),
         },
         sort_keys=False,
@@ -114,6 +116,8 @@ class TaskDynamics(abc.ABC):
     num_actions: int
     #: the observation space of one sub-env's state (``obs`` in the RL² observation)
     state_space: spaces.Space
+    #: the smallest and largest reward of one step (bounds of ``prev_reward``)
+    reward_bounds: tuple[float, float] = (-np.inf, np.inf)
 
     def __init__(self, num_envs: int) -> None:
         self.num_envs = check_int("num_envs", num_envs, 1)
@@ -267,7 +271,9 @@ class RL2Env(gym.Env):
         self.render_mode = render_mode
         self._trial = TrialBatch(dynamics, num_episodes)
         self.num_episodes = self._trial.num_episodes
-        self.observation_space = rl2_observation_space(dynamics.state_space, dynamics.num_actions)
+        self.observation_space = rl2_observation_space(
+            dynamics.state_space, dynamics.num_actions, dynamics.reward_bounds
+        )
         self.action_space = spaces.Discrete(dynamics.num_actions)
         self._ids = np.zeros(1, np.int64)
         self._needs_reset = True
@@ -388,7 +394,7 @@ class RL2VectorEnv(VectorEnv):
         self._trial = TrialBatch(dynamics, num_episodes)
         self.num_episodes = self._trial.num_episodes
         self.single_observation_space = rl2_observation_space(
-            dynamics.state_space, dynamics.num_actions
+            dynamics.state_space, dynamics.num_actions, dynamics.reward_bounds
         )
         self.single_action_space = spaces.Discrete(dynamics.num_actions)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
