@@ -52,6 +52,7 @@ families whose dynamics are deterministic given the task agree exactly.
 from __future__ import annotations
 
 import abc
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,14 +72,14 @@ def rl2_observation_space(
     state_space: spaces.Space, num_actions: int, reward_bounds: tuple[float, float]
 ) -> spaces.Dict:
     """The RL² observation space of one environment (see the module docstring)."""
+    # An OrderedDict keeps this key order on every Gymnasium 1.x (a plain dict is sorted).
     return spaces.Dict(
-        {
-            "obs": state_space,
-            "prev_action": spaces.Box(0.0, 1.0, (num_actions,), np.float32),
-            "prev_reward": spaces.Box(*reward_bounds, (1,), np.float32),
-            "prev_done": spaces.Box(0.0, 1.0, (1,), np.float32),
-        },
-        sort_keys=False,
+        OrderedDict(
+            obs=state_space,
+            prev_action=spaces.Box(0.0, 1.0, (num_actions,), np.float32),
+            prev_reward=spaces.Box(*reward_bounds, (1,), np.float32),
+            prev_done=spaces.Box(0.0, 1.0, (1,), np.float32),
+        )
     )
 
 

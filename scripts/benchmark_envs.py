@@ -38,7 +38,8 @@ FAMILIES: dict[str, tuple[str, dict, str | None]] = {
 
 def _timed(step: Callable[[int], None], seconds: float, batch: int) -> float:
     """Call ``step(i)`` until ``seconds`` have passed; return env steps per second."""
-    step(0)  # warm-up (first reset, caches)
+    for i in range(3):  # warm-up: first reset, caches, jit compilations (gymnax compiles twice)
+        step(i)
     calls, start = 0, time.perf_counter()
     while True:
         step(calls)
@@ -69,6 +70,7 @@ def bench_vector(envs: gym.vector.VectorEnv, seconds: float) -> float:
 
 
 def bench_gymnax(gymnax_id: str, num_envs: int, seconds: float) -> float | None:
+    """gymnax's env under ``jit(vmap(step))``; its step resets finished envs itself."""
     try:
         import gymnax
         import jax
@@ -76,17 +78,22 @@ def bench_gymnax(gymnax_id: str, num_envs: int, seconds: float) -> float | None:
         return None
     env, params = gymnax.make(gymnax_id)
     num_actions = env.action_space(params).n
-    reset = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))
-    step = jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))
-    key = jax.random.PRNGKey(0)
-    keys = jax.random.split(key, num_envs)
-    _, state = reset(keys, params)
-    actions = jax.random.randint(key, (num_envs,), 0, num_actions)
-    holder = {"state": state}
+    keys = jax.random.split(jax.random.PRNGKey(0), num_envs)
+    _, state = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, params)
+    actions = jax.random.randint(jax.random.PRNGKey(1), (64, num_envs), 0, num_actions)
+
+    @jax.jit
+    def advance(keys, state, action):
+        keys = jax.vmap(lambda k: jax.random.split(k)[0])(keys)
+        # (obs, state, reward, done, info), or (..., terminated, truncated, info) in gymnax >= 1.0
+        out = jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
+        return keys, out[1], out[2]
+
+    carry = [keys, state]
 
     def one(i: int) -> None:
-        _, holder["state"], _, _, _ = step(keys, holder["state"], actions, params)
-        holder["state"].time.block_until_ready() if hasattr(holder["state"], "time") else None
+        carry[0], carry[1], reward = advance(carry[0], carry[1], actions[i & 63])
+        reward.block_until_ready()
 
     return _timed(one, seconds, num_envs)
 
