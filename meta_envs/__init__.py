@@ -8,6 +8,12 @@ from gymnasium.envs.registration import register
 
 from meta_envs.bandit import BanditTask, BanditTaskDistribution, MetaBanditEnv, MetaBanditVectorEnv
 from meta_envs.task import ArrayTask
+from meta_envs.tabular_mdp import (
+    MetaTabularMDPEnv,
+    MetaTabularMDPVectorEnv,
+    TabularMDPTask,
+    TabularMDPTaskDistribution,
+)
 from meta_envs.task_sets import held_out_tasks
 from meta_envs.trial import OBSERVATION_KEYS, RL2Env, RL2VectorEnv, flatten_observation
 
@@ -18,6 +24,11 @@ register(
     entry_point="meta_envs.bandit:MetaBanditEnv",
     vector_entry_point="meta_envs.bandit:MetaBanditVectorEnv",
 )
+register(
+    id="MetaTabularMDP-v0",
+    entry_point="meta_envs.tabular_mdp:MetaTabularMDPEnv",
+    vector_entry_point="meta_envs.tabular_mdp:MetaTabularMDPVectorEnv",
+)
 
 __all__ = [
     "ArrayTask",
@@ -25,9 +36,13 @@ __all__ = [
     "BanditTaskDistribution",
     "MetaBanditEnv",
     "MetaBanditVectorEnv",
+    "MetaTabularMDPEnv",
+    "MetaTabularMDPVectorEnv",
     "OBSERVATION_KEYS",
     "RL2Env",
     "RL2VectorEnv",
+    "TabularMDPTask",
+    "TabularMDPTaskDistribution",
     "flatten_observation",
     "held_out_tasks",
 ]

@@ -6,7 +6,9 @@ For each family it measures, in one run on this machine:
   * ``native``: the family's native vector env (``gymnasium.make_vec``),
   * ``gymnax``: the matching gymnax environment under ``jax.jit(jax.vmap(...))``,
     when ``gymnax`` is importable (``pip install -e ".[bench]"``),
-and prints a table with the ratio native / sync at each batch size.
+  * ``numpy``: for families listed in ``NUMPY_PEERS``, an optimised bare-numpy loop
+    doing the family's work per step (no trial layer, no checks, no RL² observation),
+and prints a table with the ratios native / sync and native / numpy at each batch size.
 
     python scripts/benchmark_envs.py                         # every family, default sizes
     python scripts/benchmark_envs.py --families bandit --num-envs 1,1024,16384 --json out.json
@@ -29,10 +31,12 @@ import gymnasium as gym
 import numpy as np
 
 import meta_envs  # noqa: F401  (registers the IDs)
+from meta_envs.tabular_mdp import TabularMDPTaskDistribution, inverse_cdf_table
 
 #: family name -> (env ID, kwargs, gymnax ID or None)
 FAMILIES: dict[str, tuple[str, dict, str | None]] = {
     "bandit": ("MetaBandit-v0", {}, "BernoulliBandit-misc"),
+    "tabular_mdp": ("MetaTabularMDP-v0", {}, None),
 }
 
 
@@ -98,6 +102,58 @@ def bench_gymnax(gymnax_id: str, num_envs: int, seconds: float) -> float | None:
     return _timed(one, seconds, num_envs)
 
 
+def bench_numpy_tabular_mdp(kwargs: dict, num_envs: int, seconds: float) -> float:
+    """The tabular-MDP work per step as one bare numpy loop, for ``num_envs`` MDPs.
+
+    Per step: gather the reward means, one normal draw, one inverse-CDF next-state draw
+    (one uniform against the gathered cumulative rows), write the one-hot state
+    observation. Every ``horizon`` steps the states go back to the initial state, and
+    every ``horizon * num_episodes`` steps new tasks are drawn (with the env's own
+    sampler), as the env does at its trial ends. Same task arrays and the same numpy
+    operations as the env's dynamics, without the trial layer around them.
+    """
+    params = {"num_states": 10, "num_actions": 5, "horizon": 10, "num_episodes": 10, "initial_state": 0} | kwargs
+    s, a, horizon = params["num_states"], params["num_actions"], params["horizon"]
+    trial_steps = horizon * params["num_episodes"]
+    distribution = TabularMDPTaskDistribution(s, a, params["initial_state"])
+    rng = np.random.default_rng(0)
+    transitions, means = np.empty((s, num_envs, s, a)), np.empty(num_envs * s * a)
+    thresholds = np.empty((num_envs * s * a, s - 1))
+
+    def draw_tasks() -> None:
+        distribution.draw(rng, transitions, means.reshape(num_envs, s, a))
+        inverse_cdf_table(transitions.reshape(s, -1), thresholds)
+
+    draw_tasks()
+    row_base = np.arange(num_envs, dtype=np.int64) * (s * a)
+    below, ones = np.empty((num_envs, s - 1), np.float32), np.ones(s - 1, np.float32)
+    one_hot, obs = np.eye(s, dtype=np.float32), np.empty((num_envs, s), np.float32)
+    actions = np.random.default_rng(0).integers(0, a, (64, num_envs))
+    holder = {"states": np.full(num_envs, params["initial_state"], np.int64)}
+
+    def step(i: int) -> None:
+        rows = holder["states"] * a
+        rows += actions[i & 63]
+        rows += row_base
+        rewards = means.take(rows)
+        rewards += rng.standard_normal(num_envs)
+        u = rng.random(num_envs)
+        np.less_equal(thresholds.take(rows, axis=0), u[:, None], out=below, casting="unsafe")
+        states = (below @ ones).astype(np.int64)
+        if (i + 1) % horizon == 0:
+            states[:] = params["initial_state"]
+            if (i + 1) % trial_steps == 0:
+                draw_tasks()
+        one_hot.take(states, axis=0, out=obs)
+        holder["states"] = states
+
+    return _timed(step, seconds, num_envs)
+
+
+#: family name -> bare-numpy peer ``f(env_kwargs, num_envs, seconds) -> steps/s``
+NUMPY_PEERS: dict[str, Callable[[dict, int, float], float]] = {"tabular_mdp": bench_numpy_tabular_mdp}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated: " + ", ".join(FAMILIES))
@@ -113,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(x) for x in args.num_envs.split(",")]
 
     rows = []
-    header = f"{'env':<28} {'num_envs':>8} {'single':>10} {'sync':>11} {'native':>13} {'gymnax':>11} {'native/sync':>11}"
+    header = (f"{'env':<28} {'num_envs':>8} {'single':>10} {'sync':>11} {'native':>13} {'gymnax':>11} "
+              f"{'numpy':>13} {'native/sync':>11} {'native/numpy':>12}")
     print(header)
     print("-" * len(header))
     for family in families:
@@ -126,13 +183,17 @@ def main(argv: list[str] | None = None) -> int:
                 sync = bench_vector(gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kwargs), args.seconds)
             native = bench_vector(gym.make_vec(env_id, num_envs=n, **kwargs), args.seconds)
             peer = bench_gymnax(gymnax_id, n, args.seconds) if gymnax_id else None
+            bare = NUMPY_PEERS[family](kwargs, n, args.seconds) if family in NUMPY_PEERS else None
             ratio = native / sync if sync else None
+            over_bare = native / bare if bare else None
             rows.append({"env_id": env_id, "env_kwargs": kwargs, "num_envs": n, "single_steps_per_s": single,
                          "sync_steps_per_s": sync, "native_steps_per_s": native,
-                         "gymnax_steps_per_s": peer, "native_over_sync": ratio})
+                         "gymnax_steps_per_s": peer, "numpy_steps_per_s": bare,
+                         "native_over_sync": ratio, "native_over_numpy": over_bare})
             fmt = lambda v, w: f"{v:>{w},.0f}" if v is not None else f"{'-':>{w}}"  # noqa: E731
             print(f"{label:<28} {n:>8} {fmt(single, 10)} {fmt(sync, 11)} {fmt(native, 13)} {fmt(peer, 11)} "
-                  f"{(f'{ratio:,.0f}x' if ratio else '-'):>11}", flush=True)
+                  f"{fmt(bare, 13)} {(f'{ratio:,.0f}x' if ratio else '-'):>11} "
+                  f"{(f'{over_bare:.2f}x' if over_bare else '-'):>12}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows}, f, indent=1)
