@@ -80,13 +80,13 @@ def check_probabilities(name: str, probs: np.ndarray) -> None:
         raise ValueError(f"{name} must be finite, got NaN or inf")
     if np.any(probs < 0.0):
         index = tuple(int(i) for i in np.argwhere(probs < 0.0)[0])
-        raise ValueError(f"{name} must be non-negative, got {probs[index]} at index {index}")
+        raise ValueError(f"{name} must be non-negative, got {float(probs[index])} at index {index}")
     error = np.abs(probs.sum(axis=-1) - 1.0)
     if np.any(error > PROBABILITY_TOLERANCE):
         index = tuple(int(i) for i in np.argwhere(error > PROBABILITY_TOLERANCE)[0])
         raise ValueError(
             f"{name} rows must sum to 1 (within {PROBABILITY_TOLERANCE}); "
-            f"the row at index {index} sums to {probs[index].sum()!r}"
+            f"the row at index {index} sums to {float(probs[index].sum())}"
         )
 
 
