@@ -272,17 +272,18 @@ class TabularMDPDynamics(TaskDynamics):
         n, s, a = self.num_envs, num_states, num_actions
         self.num_states, self.num_actions = s, a
         self.state_space = spaces.Box(0.0, 1.0, (s,), np.float32)
-        # Task arrays. transitions: next state first (the layout draw_transitions fills);
-        # the step reads the flat (env, s, a) row index of the means and of the inverse-CDF table.
-        self.transitions = np.zeros((s, n, s, a))
-        self.reward_means = np.zeros((n * s * a,))
+        # The tasks. Transitions are stored next state first (the layout draw_transitions
+        # fills); the step reads the reward means and the inverse-CDF table at the flat
+        # row index (env, s, a), with one `take` each.
+        self._transitions = np.zeros((s, n, s, a))
+        self._reward_means = np.zeros((n * s * a,))
         self._thresholds = np.zeros((n * s * a, s - 1))
-        self.initial_probs = np.zeros((n, s))
+        self._initial_probs = np.zeros((n, s))
         self._initial_thresholds = np.zeros((n, s - 1))
         self._initial_fixed = np.zeros(n, np.int64)  # the start state, or -1 if it is random
-        # Per sub-env MDP state.
+        #: the current state of every sub-env
         self.states = np.zeros(n, np.int64)
-        self.steps = np.zeros(n, np.int64)
+        self._steps = np.zeros(n, np.int64)  # steps taken in the current episode
         self._row_base = np.arange(n, dtype=np.int64) * (s * a)
         self._below = np.empty((n, s - 1), np.float32)
         self._ones = np.ones(s - 1, np.float32)
@@ -292,8 +293,8 @@ class TabularMDPDynamics(TaskDynamics):
         s, a, k = self.num_states, self.num_actions, len(env_ids)
         if k == self.num_envs and np.array_equal(env_ids, np.arange(k)):
             # All sub-envs: draw straight into the task arrays (no scatter copies).
-            self.distribution.draw(rng, self.transitions, self.reward_means.reshape(k, s, a))
-            inverse_cdf_table(self.transitions.reshape(s, -1), self._thresholds)
+            self.distribution.draw(rng, self._transitions, self._reward_means.reshape(k, s, a))
+            inverse_cdf_table(self._transitions.reshape(s, -1), self._thresholds)
         else:
             transitions, reward_means = np.empty((s, k, s, a)), np.empty((k, s, a))
             self.distribution.draw(rng, transitions, reward_means)
@@ -315,14 +316,14 @@ class TabularMDPDynamics(TaskDynamics):
 
     def _install(self, env_ids: np.ndarray, transitions: np.ndarray, reward_means: np.ndarray) -> None:
         s, a, k = self.num_states, self.num_actions, len(env_ids)
-        self.transitions[:, env_ids] = transitions
-        self.reward_means.reshape(-1, s * a)[env_ids] = reward_means.reshape(k, s * a)
+        self._transitions[:, env_ids] = transitions
+        self._reward_means.reshape(-1, s * a)[env_ids] = reward_means.reshape(k, s * a)
         thresholds = np.empty((k * s * a, s - 1))
         inverse_cdf_table(transitions.reshape(s, -1), thresholds)
         self._thresholds.reshape(self.num_envs, -1)[env_ids] = thresholds.reshape(k, -1)
 
     def _set_initial(self, env_ids: np.ndarray, probs: np.ndarray) -> None:
-        self.initial_probs[env_ids] = probs
+        self._initial_probs[env_ids] = probs
         thresholds = np.empty((len(env_ids), self.num_states - 1))
         inverse_cdf_table(np.ascontiguousarray(probs.T), thresholds)
         self._initial_thresholds[env_ids] = thresholds
@@ -332,9 +333,9 @@ class TabularMDPDynamics(TaskDynamics):
     def task(self, env_id: int) -> TabularMDPTask:
         s, a = self.num_states, self.num_actions
         return TabularMDPTask(
-            self.transitions[:, env_id].transpose(1, 2, 0),
-            self.reward_means.reshape(-1, s, a)[env_id],
-            self.initial_probs[env_id],
+            self._transitions[:, env_id].transpose(1, 2, 0),
+            self._reward_means.reshape(-1, s, a)[env_id],
+            self._initial_probs[env_id],
         )
 
     def start_episodes(self, env_ids: np.ndarray, rng: np.random.Generator) -> None:
@@ -345,13 +346,13 @@ class TabularMDPDynamics(TaskDynamics):
             u = rng.random(len(ids))
             states[random] = (self._initial_thresholds[ids] <= u[:, None]).sum(axis=1)
         self.states[env_ids] = states
-        self.steps[env_ids] = 0
+        self._steps[env_ids] = 0
 
     def step(self, actions: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         rows = self.states * self.num_actions
         rows += actions
         rows += self._row_base
-        rewards = self.reward_means.take(rows)
+        rewards = self._reward_means.take(rows)
         rewards += rng.standard_normal(self.num_envs)
         u = rng.random(self.num_envs)
         # Inverse CDF: count the thresholds <= u; as float32 0/1 the count is one
@@ -359,8 +360,8 @@ class TabularMDPDynamics(TaskDynamics):
         # sum over the short last axis.
         np.less_equal(self._thresholds.take(rows, axis=0), u[:, None], out=self._below, casting="unsafe")
         self.states = (self._below @ self._ones).astype(np.int64)
-        self.steps += 1
-        return rewards, self.steps == self.horizon
+        self._steps += 1
+        return rewards, self._steps == self.horizon
 
     def state_obs(self) -> np.ndarray:
         return self._one_hot_table.take(self.states, axis=0)

@@ -7,11 +7,13 @@ For each family it measures, in one run on this machine:
   * ``gymnax``: the matching gymnax environment under ``jax.jit(jax.vmap(...))``,
     when ``gymnax`` is importable (``pip install -e ".[bench]"``),
   * ``numpy``: for families listed in ``NUMPY_PEERS``, an optimised bare-numpy loop
-    doing the family's work per step (no trial layer, no checks, no RL² observation),
+    doing the family's work (no trial layer, no checks, no RL² observation): its steps
+    and, as the env does at trial ends, new tasks (``--numpy-steps-only``: steps only),
 and prints a table with the ratios native / sync and native / numpy at each batch size.
 
     python scripts/benchmark_envs.py                         # every family, default sizes
     python scripts/benchmark_envs.py --families bandit --num-envs 1,1024,16384 --json out.json
+    python scripts/benchmark_envs.py --families tabular_mdp --num-envs 16384 --numpy-steps-only
 """
 
 from __future__ import annotations
@@ -102,18 +104,20 @@ def bench_gymnax(gymnax_id: str, num_envs: int, seconds: float) -> float | None:
     return _timed(one, seconds, num_envs)
 
 
-def bench_numpy_tabular_mdp(kwargs: dict, num_envs: int, seconds: float) -> float:
-    """The tabular-MDP work per step as one bare numpy loop, for ``num_envs`` MDPs.
+def bench_numpy_tabular_mdp(kwargs: dict, num_envs: int, seconds: float, task_draws: bool = True) -> float:
+    """The tabular-MDP work as one bare numpy loop over ``num_envs`` MDPs.
 
     Per step: gather the reward means, one normal draw, one inverse-CDF next-state draw
     (one uniform against the gathered cumulative rows), write the one-hot state
-    observation. Every ``horizon`` steps the states go back to the initial state, and
-    every ``horizon * num_episodes`` steps new tasks are drawn (with the env's own
-    sampler), as the env does at its trial ends. Same task arrays and the same numpy
-    operations as the env's dynamics, without the trial layer around them.
+    observation. Every ``horizon`` steps the states go back to the initial state and,
+    with ``task_draws``, every ``horizon * num_episodes`` steps new tasks are drawn with
+    the env's own sampler, as the env does at its trial ends. The same task arrays and
+    numpy operations as the env's dynamics, without the trial layer around them.
     """
     params = {"num_states": 10, "num_actions": 5, "horizon": 10, "num_episodes": 10, "initial_state": 0} | kwargs
     s, a, horizon = params["num_states"], params["num_actions"], params["horizon"]
+    if isinstance(params["initial_state"], str):
+        raise ValueError("the numpy peer runs a fixed initial state (an int initial_state)")
     trial_steps = horizon * params["num_episodes"]
     distribution = TabularMDPTaskDistribution(s, a, params["initial_state"])
     rng = np.random.default_rng(0)
@@ -142,7 +146,7 @@ def bench_numpy_tabular_mdp(kwargs: dict, num_envs: int, seconds: float) -> floa
         states = (below @ ones).astype(np.int64)
         if (i + 1) % horizon == 0:
             states[:] = params["initial_state"]
-            if (i + 1) % trial_steps == 0:
+            if task_draws and (i + 1) % trial_steps == 0:
                 draw_tasks()
         one_hot.take(states, axis=0, out=obs)
         holder["states"] = states
@@ -150,8 +154,8 @@ def bench_numpy_tabular_mdp(kwargs: dict, num_envs: int, seconds: float) -> floa
     return _timed(step, seconds, num_envs)
 
 
-#: family name -> bare-numpy peer ``f(env_kwargs, num_envs, seconds) -> steps/s``
-NUMPY_PEERS: dict[str, Callable[[dict, int, float], float]] = {"tabular_mdp": bench_numpy_tabular_mdp}
+#: family name -> bare-numpy peer ``f(env_kwargs, num_envs, seconds, task_draws) -> steps/s``
+NUMPY_PEERS: dict[str, Callable[[dict, int, float, bool], float]] = {"tabular_mdp": bench_numpy_tabular_mdp}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync-max", type=int, default=16384, help="largest batch for SyncVectorEnv")
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
     parser.add_argument("--json", help="write the rows to this JSON file")
+    parser.add_argument("--numpy-steps-only", action="store_true", help="numpy peers draw no new tasks")
     args = parser.parse_args(argv)
     families = args.families.split(",")
     for family in families:
@@ -183,12 +188,15 @@ def main(argv: list[str] | None = None) -> int:
                 sync = bench_vector(gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kwargs), args.seconds)
             native = bench_vector(gym.make_vec(env_id, num_envs=n, **kwargs), args.seconds)
             peer = bench_gymnax(gymnax_id, n, args.seconds) if gymnax_id else None
-            bare = NUMPY_PEERS[family](kwargs, n, args.seconds) if family in NUMPY_PEERS else None
+            bare = None
+            if family in NUMPY_PEERS:
+                bare = NUMPY_PEERS[family](kwargs, n, args.seconds, not args.numpy_steps_only)
             ratio = native / sync if sync else None
             over_bare = native / bare if bare else None
             rows.append({"env_id": env_id, "env_kwargs": kwargs, "num_envs": n, "single_steps_per_s": single,
                          "sync_steps_per_s": sync, "native_steps_per_s": native,
                          "gymnax_steps_per_s": peer, "numpy_steps_per_s": bare,
+                         "numpy_task_draws": None if bare is None else not args.numpy_steps_only,
                          "native_over_sync": ratio, "native_over_numpy": over_bare})
             fmt = lambda v, w: f"{v:>{w},.0f}" if v is not None else f"{'-':>{w}}"  # noqa: E731
             print(f"{label:<28} {n:>8} {fmt(single, 10)} {fmt(sync, 11)} {fmt(native, 13)} {fmt(peer, 11)} "
