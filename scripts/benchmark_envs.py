@@ -42,15 +42,19 @@ FAMILIES: dict[str, tuple[str, dict, str | None]] = {
 }
 
 
+#: the clock of every measurement (``--cpu-time``: this process's CPU time)
+_clock: Callable[[], float] = time.perf_counter
+
+
 def _timed(step: Callable[[int], None], seconds: float, batch: int) -> float:
     """Call ``step(i)`` until ``seconds`` have passed; return env steps per second."""
     for i in range(3):  # warm-up: first reset, caches, jit compilations (gymnax compiles twice)
         step(i)
-    calls, start = 0, time.perf_counter()
+    calls, start = 0, _clock()
     while True:
         step(calls)
         calls += 1
-        elapsed = time.perf_counter() - start
+        elapsed = _clock() - start
         if elapsed >= seconds:
             return calls * batch / elapsed
 
@@ -168,7 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--numpy-steps-only", action="store_true", help="numpy peers draw no new tasks")
     parser.add_argument("--repeats", type=int, default=1,
                         help="measure native and numpy this many times, alternating, and keep the best")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with this process's CPU time, steadier on a shared machine "
+                             "(single-threaded numpy only: multi-threaded gymnax would be overcounted)")
     args = parser.parse_args(argv)
+    global _clock
+    if args.cpu_time:
+        _clock = time.process_time
     families = args.families.split(",")
     for family in families:
         if family not in FAMILIES:
