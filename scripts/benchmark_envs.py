@@ -33,6 +33,8 @@ import meta_envs  # noqa: F401  (registers the IDs)
 #: family name -> (env ID, kwargs, gymnax ID or None)
 FAMILIES: dict[str, tuple[str, dict, str | None]] = {
     "bandit": ("MetaBandit-v0", {}, "BernoulliBandit-misc"),
+    "maze": ("MetaMaze-v0", {}, "MetaMaze-misc"),
+    "maze_large": ("MetaMazeLarge-v0", {}, None),
 }
 
 
