@@ -2,13 +2,14 @@
 
 Memory layout (why a step is a handful of numpy calls)
 ------------------------------------------------------
-Every sub-env's wall grid is padded with ``view_size - 1`` wall squares on each side, so
-a view window never leaves it, and all grids live in one array of shape
-``(num_envs, P, P, 2)`` uint8: channel 0 = wall, channel 1 = goal. Read as ``uint16``
-each square is one element holding both channels, so the egocentric view of every
-sub-env is a single gather (``take``) of ``view_size**2`` squares per sub-env at
-precomputed offsets from the agent's square, and the observation is that gather's
-bytes. Agent, start and goal positions are flat indices into the same array.
+Every sub-env's wall grid is padded with ``view_size - 2`` wall squares on each side (the
+agent never stands on the walled border, so its view window never leaves the padded
+grid), and all grids live in one array of shape ``(num_envs, P, P, 2)`` uint8: channel
+0 = wall, channel 1 = goal. Read as ``uint16`` each square is one element holding both
+channels, so the egocentric view of every sub-env is a single gather (``take``) of
+``view_size**2`` squares per sub-env at precomputed offsets from the agent's square, and
+the observation is that gather's bytes. Agent, start and goal positions are flat indices
+into the same array.
 
 Task draws (why reset does not dominate)
 ----------------------------------------
@@ -121,7 +122,7 @@ class MazeDynamics(TaskDynamics):
             self.state_space = spaces.Box(0, 255, (v * VIEW_TILE, v * VIEW_TILE, 3), np.uint8)
 
         self.grid_size = self.distribution.grid_size
-        self._pad = v - 1
+        self._pad = v - 2
         self._side = self.grid_size + 2 * self._pad
         n, side = self.num_envs, self._side
         self._cells = np.zeros((n, side, side, 2), np.uint8)

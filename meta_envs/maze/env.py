@@ -57,7 +57,8 @@ Info
 Rendering and recording
     ``render_mode="rgb_array"``: the whole maze from above with the agent and its heading,
     the goal, the start, the squares visited in this trial (earlier episodes light blue,
-    the current one blue) and the agent's view window (tinted), 16 pixels per square.
+    the current one blue) and the agent's view window (framed in orange), 16 pixels per
+    square.
     ``render_mode="ansi"``: the same as text. ``gymnasium.wrappers.RecordVideo`` records
     MP4s from ``rgb_array`` (it needs ``pip install moviepy``); without moviepy, collect
     frames with ``gymnasium.wrappers.RenderCollection`` and write a GIF with

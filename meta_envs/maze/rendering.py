@@ -3,7 +3,7 @@
 Colours are shared by every picture: walls dark, free squares light, the goal green,
 the agent a red triangle pointing where it faces. From above, squares visited in
 earlier episodes of the trial are light blue, those of the current episode blue, the
-start square yellow, and the squares in the agent's view are tinted.
+start square yellow, and an orange frame marks the agent's view window.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ AGENT = (214, 48, 49)
 START = (247, 200, 70)
 VISITED_EARLIER = (190, 214, 238)
 VISITED_NOW = (110, 156, 226)
-VIEW_TINT = (255, 236, 140)
+VIEW_FRAME = (245, 130, 32)
 #: text rendering: one character per square
 CHARS = {"wall": "#", "free": " ", "visited": ".", "start": "S", "goal": "G", "agent": "^>v<"}
 
@@ -85,7 +85,7 @@ def top_down_image(
     :param agent: ``(row, column, heading)`` of the agent.
     :param visited_earlier: squares visited in earlier episodes of the trial.
     :param visited_now: squares visited in the current episode.
-    :param in_view: squares in the agent's view window (tinted).
+    :param in_view: squares in the agent's view window (framed).
     :param tile: pixels per square.
     :return: ``(rows * tile, columns * tile, 3)`` uint8.
     """
@@ -94,15 +94,23 @@ def top_down_image(
     for squares, colour in ((visited_earlier, VISITED_EARLIER), (visited_now, VISITED_NOW)):
         for row, col in squares:
             colours[row, col] = colour
-    for row, col in in_view:
-        if not walls[row, col]:
-            colours[row, col] = (0.6 * colours[row, col] + 0.4 * np.array(VIEW_TINT)).astype(np.uint8)
     colours[start[0], start[1]] = START
     colours[goal[0], goal[1]] = GOAL
     image = colours.repeat(tile, axis=0).repeat(tile, axis=1)
     # thin grid lines make single squares countable
     image[::tile] = (0.85 * image[::tile]).astype(np.uint8)
     image[:, ::tile] = (0.85 * image[:, ::tile]).astype(np.uint8)
+    in_view = np.array(list(in_view)).reshape(-1, 2)
+    if len(in_view):  # frame the view window (the part of it inside the grid)
+        (top, left), (bottom, right) = in_view.min(axis=0) * tile, (in_view.max(axis=0) + 1) * tile - 1
+        width = max(1, tile // 8)
+        for rows, cols in (
+            (np.s_[top : top + width], np.s_[left : right + 1]),
+            (np.s_[bottom - width + 1 : bottom + 1], np.s_[left : right + 1]),
+            (np.s_[top : bottom + 1], np.s_[left : left + width]),
+            (np.s_[top : bottom + 1], np.s_[right - width + 1 : right + 1]),
+        ):
+            image[rows, cols] = VIEW_FRAME
     row, col, heading = agent
     cell = image[row * tile : (row + 1) * tile, col * tile : (col + 1) * tile]
     cell[np.rot90(_arrow(tile), -heading)] = AGENT
