@@ -14,6 +14,7 @@ from meta_envs.maze.rendering import AGENT, GOAL, MAP_TILE, VIEW_TILE, WALL
 IDS = ["MetaMaze-v0", "MetaMazeLarge-v0"]
 STEP, BUMP, GOAL_REWARD = -0.04, -0.041, 0.96
 
+
 def maze_task(size=5, seed=0):
     return meta_envs.maze.MazeTaskDistribution(size).sample(np.random.default_rng(seed))
 
@@ -115,7 +116,8 @@ def test_view_matches_an_independent_rotation_of_the_grid(obs_mode, view_size):
             if obs_mode == "symbolic":
                 assert np.array_equal(obs["obs"].reshape(view_size, view_size, 2), expected)
             else:
-                centres = obs["obs"][VIEW_TILE // 2 :: VIEW_TILE, 1::VIEW_TILE]  # pixels the arrow leaves free
+                # one pixel per square, near its left edge, where the agent's arrow leaves it free
+                centres = obs["obs"][VIEW_TILE // 2 :: VIEW_TILE, 1::VIEW_TILE]
                 assert (np.all(centres == WALL, axis=-1) == expected[..., 0].astype(bool)).all()
                 assert (np.all(centres == GOAL, axis=-1) == expected[..., 1].astype(bool)).all()
                 agent_tile = obs["obs"][-VIEW_TILE:, (view_size // 2) * VIEW_TILE :][:, :VIEW_TILE]
@@ -179,7 +181,7 @@ def test_horizon_times_out_an_episode_and_the_trial():
         _, reward, terminated, _, info = env.step(TURN_LEFT)
         dones.append((info["episode_done"], terminated))
         assert reward == pytest.approx(STEP)
-    assert dones == [(False, False), (False, False), (True, False), (False, False), (False, False), (True, True)]
+    assert dones == [(False, False)] * 2 + [(True, False)] + [(False, False)] * 2 + [(True, True)]
     assert info["episode_returns"] == pytest.approx([3 * STEP, 3 * STEP])
 
 
@@ -234,7 +236,8 @@ def test_single_env_equals_vector_env_with_one_sub_env():
     vobs, vinfo = envs.reset(seed=9)
     rng = np.random.default_rng(0)
     for _ in range(300):
-        assert np.array_equal(obs["obs"], vobs["obs"][0]) and info["shortest_path_length"] == vinfo["shortest_path_length"][0]
+        assert np.array_equal(obs["obs"], vobs["obs"][0])
+        assert info["shortest_path_length"] == vinfo["shortest_path_length"][0]
         action = int(rng.integers(3))
         obs, reward, terminated, _, info = env.step(action)
         vobs, vreward, vterminated, _, vinfo = envs.step(np.array([action]))

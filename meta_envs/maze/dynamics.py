@@ -174,7 +174,8 @@ class MazeDynamics(TaskDynamics):
             self._stream_rng, self._stream, self._cursor = rng, None, 0
         have = 0 if self._stream is None else len(self._stream.cells) - self._cursor
         if have < count:
-            fresh = self._to_layout(generate_mazes(max(count - have, TASK_CHUNK), self.distribution.size, rng))
+            batch = generate_mazes(max(count - have, TASK_CHUNK), self.distribution.size, rng)
+            fresh = self._to_layout(batch)
             if have:
                 left = self._stream.rows(self._cursor, len(self._stream.cells))
                 fresh = _Drawn(*(np.concatenate(pair) for pair in zip(left, fresh)))
@@ -272,5 +273,6 @@ class MazeDynamics(TaskDynamics):
 
     def view_squares(self, env_id: int) -> list[tuple[int, int]]:
         """The grid squares in ``env_id``'s view window (those inside the grid)."""
-        squares = [self._square(env_id, s) for s in self.pos[env_id] + self._view_offsets[self.heading[env_id]]]
+        window = self.pos[env_id] + self._view_offsets[self.heading[env_id]]
+        squares = [self._square(env_id, s) for s in window]
         return [(r, c) for r, c in squares if 0 <= r < self.grid_size and 0 <= c < self.grid_size]

@@ -60,9 +60,9 @@ Rendering and recording
     the current one blue) and the agent's view window (framed in orange), 16 pixels per
     square.
     ``render_mode="ansi"``: the same as text. ``gymnasium.wrappers.RecordVideo`` records
-    MP4s from ``rgb_array`` (it needs ``pip install moviepy``); without moviepy, collect
-    frames with ``gymnasium.wrappers.RenderCollection`` and write a GIF with
-    :func:`meta_envs.maze.save_gif` (Pillow).
+    MP4s from ``rgb_array`` (it needs moviepy: ``pip install -e ".[video]"``); without
+    moviepy, collect frames with ``gymnasium.wrappers.RenderCollection`` and write a GIF
+    with :func:`meta_envs.maze.save_gif` (Pillow, installed with the ``agents`` extra).
 """
 
 from __future__ import annotations
@@ -154,7 +154,8 @@ class MetaMazeEnv(RL2Env):
         current = self._trace[-1][0]
         visited = [(r, c) for e, r, c in self._trace if e == current]
         lengths = f"shortest path {self._trial.dynamics.shortest_path_length[0]} moves"
-        return maze_text(task.walls, task.start, task.goal, self._trial.dynamics.agent_state(0), visited) + "\n" + lengths
+        text = maze_text(task.walls, task.start, task.goal, self._trial.dynamics.agent_state(0), visited)
+        return text + "\n" + lengths
 
 
 class MetaMazeVectorEnv(RL2VectorEnv):
@@ -179,7 +180,9 @@ class MetaMazeVectorEnv(RL2VectorEnv):
         wall_cost: float = 0.001,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     ) -> None:
-        dynamics = MazeDynamics(num_envs, size, horizon, obs_mode, view_size, goal_reward, step_cost, wall_cost)
+        dynamics = MazeDynamics(
+            num_envs, size, horizon, obs_mode, view_size, goal_reward, step_cost, wall_cost
+        )
         super().__init__(dynamics, num_episodes, autoreset_mode)
 
     def _position_info(self) -> dict[str, np.ndarray]:

@@ -64,7 +64,9 @@ def egocentric_pixels(view: np.ndarray, view_size: int, tile: int = VIEW_TILE) -
     codes[:, (view_size - 1) * view_size + view_size // 2] += 3
     pixels = _view_tiles(tile).take(codes, axis=0)
     side = view_size * tile
-    return pixels.reshape(num, view_size, view_size, tile, tile, 3).transpose(0, 1, 3, 2, 4, 5).reshape(num, side, side, 3)
+    # (env, window row, window column, pixel row, pixel column) -> image rows, then columns
+    pixels = pixels.reshape(num, view_size, view_size, tile, tile, 3).transpose(0, 1, 3, 2, 4, 5)
+    return pixels.reshape(num, side, side, 3)
 
 
 def top_down_image(
