@@ -286,6 +286,26 @@ def test_vector_env_draws_valid_distinct_mazes_and_reports_path_lengths():
     assert info["shortest_path_length"].tolist() == [t.shortest_path_length for t in second]
 
 
+def test_same_step_autoreset_returns_the_final_view_and_the_new_maze():
+    envs = MetaMazeVectorEnv(4, horizon=2, num_episodes=1, autoreset_mode="SameStep")
+    envs.reset(seed=0)
+    old = envs.tasks
+    envs.step(np.zeros(4, np.int64))
+    dyn = envs._trial.dynamics
+    views_before = dyn.state_obs()
+    positions = [dyn.agent_state(i) for i in range(4)]
+    obs, _, terminated, _, info = envs.step(np.full(4, TURN_LEFT))
+    assert terminated.all() and info["_final_obs"].all()
+    for i, (row, col, heading) in enumerate(positions):
+        expected = reference_view(old[i], row, col, (heading - 1) % 4, 5)
+        assert np.array_equal(info["final_obs"]["obs"][i].reshape(5, 5, 2), expected)
+    assert not np.array_equal(info["final_obs"]["obs"], views_before), "the last action turned every agent"
+    new = envs.tasks
+    assert all(a != b for a, b in zip(old, new))
+    assert info["shortest_path_length"].tolist() == [t.shortest_path_length for t in new]
+    assert obs["prev_action"].sum() == 0  # the first observation of the new trials
+
+
 def test_task_round_trip_and_reset_with_a_task():
     task = maze_task(size=4, seed=2)
     again = MazeTask.from_dict(task.to_dict())
