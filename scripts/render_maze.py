@@ -30,7 +30,7 @@ def wall_follower_action(obs, view_size: int, pending: list[int]) -> int:
     """Right-hand rule from the symbolic view: turn right where the right side is open."""
     if pending:
         return pending.pop()
-    walls = obs["obs"].reshape(view_size, view_size, 2)[..., 0]
+    walls = obs["obs"].reshape(2, view_size, view_size)[0]
     me = view_size // 2
     if not walls[-1, me + 1]:  # open on the right: turn, then step into it
         pending.append(FORWARD)
@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     pending: list[int] = []
     steps_1, in_sight, before_goal = 0, None, None
     while not info["episode_done"]:
-        view = obs["obs"].reshape(1, -1, 2)
-        if in_sight is None and view[..., 1].any():
-            in_sight = egocentric_pixels(view, view_size)[0]
+        walls, goal = obs["obs"].reshape(2, 1, -1)
+        if in_sight is None and goal.any():
+            in_sight = egocentric_pixels(walls + 2 * goal, view_size)[0]
         before_goal = maze_env.render()
         obs, _, _, _, info = env.step(wall_follower_action(obs, view_size, pending))
         steps_1 += 1

@@ -31,7 +31,7 @@ def reference_view(task, row, col, heading, view_size):
     walls, goal, agent = (np.rot90(a, heading) for a in (walls, goal, agent))
     (r,), (c,) = np.nonzero(agent)
     window = np.s_[r - view_size + 1 : r + 1, c - view_size // 2 : c + view_size // 2 + 1]
-    return np.stack([walls[window], goal[window]], axis=-1).astype(np.uint8)
+    return np.stack([walls[window], goal[window]]).astype(np.uint8)
 
 
 # -- registration and checkers ----------------------------------------------------------
@@ -114,15 +114,15 @@ def test_view_matches_an_independent_rotation_of_the_grid(obs_mode, view_size):
             row, col, heading = dyn.agent_state(0)
             expected = reference_view(env.task, row, col, heading, view_size)
             if obs_mode == "symbolic":
-                assert np.array_equal(obs["obs"].reshape(view_size, view_size, 2), expected)
+                assert np.array_equal(obs["obs"].reshape(2, view_size, view_size), expected)
             else:
                 # one pixel per square, near its left edge, where the agent's arrow leaves it free
                 centres = obs["obs"][VIEW_TILE // 2 :: VIEW_TILE, 1::VIEW_TILE]
-                assert (np.all(centres == WALL, axis=-1) == expected[..., 0].astype(bool)).all()
-                assert (np.all(centres == GOAL, axis=-1) == expected[..., 1].astype(bool)).all()
+                assert (np.all(centres == WALL, axis=-1) == expected[0].astype(bool)).all()
+                assert (np.all(centres == GOAL, axis=-1) == expected[1].astype(bool)).all()
                 agent_tile = obs["obs"][-VIEW_TILE:, (view_size // 2) * VIEW_TILE :][:, :VIEW_TILE]
                 assert (agent_tile == AGENT).all(axis=-1).sum() > VIEW_TILE
-            goal_seen += expected[..., 1].any()
+            goal_seen += expected[1].any()
             obs, *_ = env.step(action)
     assert goal_seen >= 5
 
@@ -135,15 +135,15 @@ def test_goal_is_not_visible_from_outside_the_view():
     task = MazeTask(grid, start=(1, 1), goal=(3, 3), start_heading=1)
     env = MetaMazeEnv(size=2, view_size=3)
     obs, _ = env.reset(seed=0, options={"task": task})
-    view = obs["obs"].reshape(3, 3, 2)
+    view = obs["obs"].reshape(2, 3, 3)
     # facing east from (1, 1) the window covers rows 0..2, columns 1..3: the goal (3, 3) is outside
-    assert view[..., 1].sum() == 0
+    assert view[1].sum() == 0
     obs, *_ = env.step(FORWARD)  # at (1, 2): window columns 2..4, rows 0..2: still outside
-    assert obs["obs"].reshape(3, 3, 2)[..., 1].sum() == 0
+    assert obs["obs"].reshape(2, 3, 3)[1].sum() == 0
     obs, *_ = env.step(FORWARD)  # at (1, 3)
     obs, *_ = env.step(TURN_RIGHT)  # facing south: the window is rows 1..3 ahead of (1, 3)
-    view = obs["obs"].reshape(3, 3, 2)
-    assert view[..., 1].sum() == 1 and view[0, 1, 1] == 1  # two squares ahead, middle column
+    view = obs["obs"].reshape(2, 3, 3)
+    assert view[1].sum() == 1 and view[1, 0, 1] == 1  # two squares ahead, middle column
 
 
 def test_goal_ends_the_episode_and_the_next_restarts_at_the_start_in_the_same_maze():
@@ -298,7 +298,7 @@ def test_same_step_autoreset_returns_the_final_view_and_the_new_maze():
     assert terminated.all() and info["_final_obs"].all()
     for i, (row, col, heading) in enumerate(positions):
         expected = reference_view(old[i], row, col, (heading - 1) % 4, 5)
-        assert np.array_equal(info["final_obs"]["obs"][i].reshape(5, 5, 2), expected)
+        assert np.array_equal(info["final_obs"]["obs"][i].reshape(2, 5, 5), expected)
     assert not np.array_equal(info["final_obs"]["obs"], views_before), "the last action turned every agent"
     new = envs.tasks
     assert all(a != b for a, b in zip(old, new))

@@ -4,12 +4,12 @@ Memory layout (why a step is a handful of numpy calls)
 ------------------------------------------------------
 Every sub-env's wall grid is padded with ``view_size - 2`` wall squares on each side (the
 agent never stands on the walled border, so its view window never leaves the padded
-grid), and all grids live in one array of shape ``(num_envs, P, P, 2)`` uint8: channel
-0 = wall, channel 1 = goal. Read as ``uint16`` each square is one element holding both
-channels, so the egocentric view of every sub-env is a single gather (``take``) of
-``view_size**2`` squares per sub-env at precomputed offsets from the agent's square, and
-the observation is that gather's bytes. Agent, start and goal positions are flat indices
-into the same array.
+grid), and all grids live in one uint8 array of shape ``(num_envs, P, P)``, one byte per
+square, so that thousands of mazes stay in the CPU caches. Agent, start and goal positions
+are flat indices into that array. The egocentric view of every sub-env is then one gather
+(``take``) of ``view_size**2`` squares per sub-env at precomputed offsets from the
+agent's square (the wall channel), and one comparison of the same indices with the goal's
+(the goal channel).
 
 Task draws (why reset does not dominate)
 ----------------------------------------
@@ -50,13 +50,12 @@ from meta_envs.validation import check_int, check_number
 OBS_MODES = ("symbolic", "rgb")
 #: mazes generated at once when the look-ahead runs out
 TASK_CHUNK = 1024
-_WALL = np.array([1, 0], np.uint8).view(np.uint16)[0]  # a square's two channels read as one uint16
 
 
 class _Drawn(NamedTuple):
     """Tasks in the dynamics' padded layout (positions are flat indices into one padded grid)."""
 
-    cells: np.ndarray
+    walls: np.ndarray
     start: np.ndarray
     start_heading: np.ndarray
     goal: np.ndarray
@@ -125,8 +124,8 @@ class MazeDynamics(TaskDynamics):
         self._pad = v - 2
         self._side = self.grid_size + 2 * self._pad
         n, side = self.num_envs, self._side
-        self._cells = np.zeros((n, side, side, 2), np.uint8)
-        self._squares = self._cells.view(np.uint16).reshape(-1)
+        self._walls = np.zeros((n, side, side), np.uint8)
+        self._squares = self._walls.reshape(-1)
         self._base = np.arange(n, dtype=np.int64) * side * side
         self.pos = np.zeros(n, np.int64)
         self.heading = np.zeros(n, np.int64)
@@ -158,26 +157,24 @@ class MazeDynamics(TaskDynamics):
     def _to_layout(self, batch: MazeBatch) -> _Drawn:
         """Pad the wall grids and turn (row, column) squares into flat padded indices."""
         k, pad, side = len(batch.walls), self._pad, self._side
-        cells = np.ones((k, side, side, 2), np.uint8)
-        cells[..., 1] = 0
-        cells[:, pad : pad + self.grid_size, pad : pad + self.grid_size, 0] = batch.walls
-        cells[np.arange(k), batch.goal[:, 0] + pad, batch.goal[:, 1] + pad, 1] = 1
+        walls = np.ones((k, side, side), np.uint8)
+        walls[:, pad : pad + self.grid_size, pad : pad + self.grid_size] = batch.walls
         start = (batch.start[:, 0] + pad) * side + batch.start[:, 1] + pad
         goal = (batch.goal[:, 0] + pad) * side + batch.goal[:, 1] + pad
         return _Drawn(
-            cells, start, batch.start_heading, goal, batch.shortest_path_length, batch.optimal_episode_length
+            walls, start, batch.start_heading, goal, batch.shortest_path_length, batch.optimal_episode_length
         )
 
     def _draw(self, count: int, rng: np.random.Generator) -> _Drawn:
         """The next ``count`` tasks of ``rng``'s stream (see the module docstring)."""
         if rng is not self._stream_rng:
             self._stream_rng, self._stream, self._cursor = rng, None, 0
-        have = 0 if self._stream is None else len(self._stream.cells) - self._cursor
+        have = 0 if self._stream is None else len(self._stream.walls) - self._cursor
         if have < count:
             batch = generate_mazes(max(count - have, TASK_CHUNK), self.distribution.size, rng)
             fresh = self._to_layout(batch)
             if have:
-                left = self._stream.rows(self._cursor, len(self._stream.cells))
+                left = self._stream.rows(self._cursor, len(self._stream.walls))
                 fresh = _Drawn(*(np.concatenate(pair) for pair in zip(left, fresh)))
             self._stream, self._cursor = fresh, 0
         self._cursor += count
@@ -185,7 +182,7 @@ class MazeDynamics(TaskDynamics):
 
     def _install(self, env_ids: np.ndarray, drawn: _Drawn) -> None:
         base = self._base[env_ids]
-        self._cells[env_ids] = drawn.cells
+        self._walls[env_ids] = drawn.walls
         self.start[env_ids] = base + drawn.start
         self.start_heading[env_ids] = drawn.start_heading
         self.goal[env_ids] = base + drawn.goal
@@ -221,7 +218,7 @@ class MazeDynamics(TaskDynamics):
     def task(self, env_id: int) -> MazeTask:
         pad, end = self._pad, self._pad + self.grid_size
         return MazeTask(
-            self._cells[env_id, pad:end, pad:end, 0].astype(bool),
+            self._walls[env_id, pad:end, pad:end].astype(bool),
             self._square(env_id, self.start[env_id]),
             self._square(env_id, self.goal[env_id]),
             int(self.start_heading[env_id]),
@@ -241,7 +238,7 @@ class MazeDynamics(TaskDynamics):
         target = self._moves.take(key)
         target += self.pos
         self.heading = self._next_heading.take(key)
-        blocked = self._squares.take(target) == _WALL
+        blocked = self._squares.take(target).view(bool)
         np.copyto(target, self.pos, where=blocked)
         self.pos = target
         at_goal = target == self.goal
@@ -253,17 +250,15 @@ class MazeDynamics(TaskDynamics):
         episode_end |= at_goal
         return self._rewards.take(outcome), episode_end
 
-    def _view(self) -> np.ndarray:
-        """Every sub-env's view window: ``(num_envs, view_size**2)`` squares as uint16 pairs."""
+    def state_obs(self) -> np.ndarray:
         index = self._view_offsets.take(self.heading, axis=0)
         index += self.pos[:, None]
-        return self._squares.take(index)
-
-    def state_obs(self) -> np.ndarray:
-        view = self._view().view(np.uint8)
+        walls = self._squares.take(index)
+        goal = index == self.goal[:, None]
         if self.obs_mode == "symbolic":
-            return view
-        return egocentric_pixels(view.reshape(self.num_envs, -1, 2), self.view_size)
+            return np.concatenate([walls, goal.view(np.uint8)], axis=1)
+        walls += goal.view(np.uint8) << 1  # the square codes 0 free, 1 wall, 2 goal
+        return egocentric_pixels(walls, self.view_size)
 
     # -- for rendering -------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ Observation
     appears only while it lies inside the window. Squares outside the maze read as walls.
 
     * ``obs_mode="symbolic"`` (default): ``Box(0, 1, (view_size**2 * 2,), uint8)``;
-      ``obs.reshape(view_size, view_size, 2)[..., 0]`` are the walls, ``[..., 1]`` the goal.
+      ``obs.reshape(2, view_size, view_size)``: ``[0]`` the walls, ``[1]`` the goal.
     * ``obs_mode="rgb"``: ``Box(0, 255, (8 * view_size, 8 * view_size, 3), uint8)``, the
       same window drawn with 8 x 8 pixels per square (40 x 40 x 3 for the default view),
       the agent a red triangle at the bottom centre.

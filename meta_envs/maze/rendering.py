@@ -49,18 +49,18 @@ def _view_tiles(tile: int) -> np.ndarray:
     return tiles
 
 
-def egocentric_pixels(view: np.ndarray, view_size: int, tile: int = VIEW_TILE) -> np.ndarray:
-    """Render a batch of symbolic views as pixels (the ``rgb`` observation).
+def egocentric_pixels(codes: np.ndarray, view_size: int, tile: int = VIEW_TILE) -> np.ndarray:
+    """Render a batch of egocentric views as pixels (the ``rgb`` observation).
 
-    :param view: ``(num_envs, view_size**2, 2)`` uint8: per square of the window (row 0
-        farthest ahead, the agent in the middle of the last row), wall and goal flags.
+    :param codes: ``(num_envs, view_size**2)`` uint8, per square of the window (row 0
+        farthest ahead, the agent in the middle of the last row): 0 free, 1 wall, 2 goal.
     :param view_size: squares per side of the window.
     :param tile: pixels per square.
     :return: ``(num_envs, view_size * tile, view_size * tile, 3)`` uint8, the agent
         drawn at the bottom centre, pointing up (the way it faces).
     """
-    num = len(view)
-    codes = view[..., 0] + 2 * view[..., 1]
+    num = len(codes)
+    codes = codes.copy()
     codes[:, (view_size - 1) * view_size + view_size // 2] += 3
     pixels = _view_tiles(tile).take(codes, axis=0)
     side = view_size * tile
