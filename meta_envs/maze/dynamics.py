@@ -26,7 +26,7 @@ The look-ahead is dropped whenever tasks are drawn with a different generator ob
 
 from __future__ import annotations
 
-import sys
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -50,6 +50,14 @@ from meta_envs.validation import check_int, check_number
 OBS_MODES = ("symbolic", "rgb")
 #: mazes generated at once when the look-ahead runs out
 TASK_CHUNK = 1024
+
+
+def _check_finite(name: str, value: float) -> float:
+    """A reward or cost: a finite real number >= 0."""
+    value = check_number(name, value, 0.0, math.inf)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
 
 
 class _Drawn(NamedTuple):
@@ -102,10 +110,9 @@ class MazeDynamics(TaskDynamics):
         self.view_size = check_int("view_size", view_size, 3)
         if self.view_size % 2 == 0:
             raise ValueError(f"view_size must be odd (the agent sits in the middle column), got {view_size}")
-        top = sys.float_info.max
-        goal_reward = check_number("goal_reward", goal_reward, 0.0, top)
-        step_cost = check_number("step_cost", step_cost, 0.0, top)
-        wall_cost = check_number("wall_cost", wall_cost, 0.0, top)
+        goal_reward = _check_finite("goal_reward", goal_reward)
+        step_cost = _check_finite("step_cost", step_cost)
+        wall_cost = _check_finite("wall_cost", wall_cost)
         # Indexed by outcome = bumped + 2 * at_goal. Outcome 3 only happens to a sub-env whose
         # trial is over (it still stands on the goal) when the vector env steps it once more
         # before its autoreset; that reward is discarded.
