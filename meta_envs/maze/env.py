@@ -26,10 +26,10 @@ Observation
     egocentric view: a ``view_size`` x ``view_size`` window of squares in front of the
     agent, the agent in the middle of the bottom row, row 0 the farthest ahead, columns
     from the agent's left to its right. Walls do not hide what lies behind them (the
-    window is a local map, like MiniGrid with ``see_through_walls=True``: line-of-sight
-    per square would cost more than the rest of a step, and what makes the task a meta-RL
-    test, a goal that cannot be seen from afar, is kept); the goal appears only while it
-    lies inside the window. Squares outside the maze read as walls.
+    window is a local map, like MiniGrid with ``see_through_walls=True``, which keeps the
+    view one gather per step; what makes the task a meta-RL test, a goal that cannot be
+    seen from afar, is kept): the goal appears only while it lies inside the window.
+    Squares outside the maze read as walls.
 
     * ``obs_mode="symbolic"`` (default): ``Box(0, 1, (view_size**2 * 2,), uint8)``;
       ``obs.reshape(2, view_size, view_size)``: ``[0]`` the walls, ``[1]`` the goal.
