@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.gif:
         env = gym.wrappers.RenderCollection(env)
     maze_env = env.unwrapped
-    view_size = maze_env._trial.dynamics.view_size
+    view_size = maze_env.view_size
     obs, info = env.reset(seed=args.seed)
 
     # Episode 1: explore; keep the last picture before the goal and the first pixel view

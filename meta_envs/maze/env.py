@@ -112,6 +112,8 @@ class MetaMazeEnv(RL2Env):
     ) -> None:
         dynamics = MazeDynamics(1, size, horizon, obs_mode, view_size, goal_reward, step_cost, wall_cost)
         super().__init__(dynamics, num_episodes, render_mode)
+        #: side of the egocentric view, in squares
+        self.view_size = dynamics.view_size
         #: ``(episode, row, column)`` of every square the agent stood on in this trial
         self._trace: list[tuple[int, int, int]] = []
 
