@@ -7,6 +7,7 @@ entry points); ``gymnasium.make("meta_envs:MetaBandit-v0")`` imports it for you.
 from gymnasium.envs.registration import register
 
 from meta_envs.bandit import BanditTask, BanditTaskDistribution, MetaBanditEnv, MetaBanditVectorEnv
+from meta_envs.maze import MazeTask, MazeTaskDistribution, MetaMazeEnv, MetaMazeVectorEnv
 from meta_envs.task import ArrayTask
 from meta_envs.tabular_mdp import (
     MetaTabularMDPEnv,
@@ -29,6 +30,17 @@ register(
     entry_point="meta_envs.tabular_mdp:MetaTabularMDPEnv",
     vector_entry_point="meta_envs.tabular_mdp:MetaTabularMDPVectorEnv",
 )
+register(
+    id="MetaMaze-v0",
+    entry_point="meta_envs.maze.env:MetaMazeEnv",
+    vector_entry_point="meta_envs.maze.env:MetaMazeVectorEnv",
+)
+register(
+    id="MetaMazeLarge-v0",
+    entry_point="meta_envs.maze.env:MetaMazeEnv",
+    vector_entry_point="meta_envs.maze.env:MetaMazeVectorEnv",
+    kwargs={"size": 9, "horizon": 1000},
+)
 
 __all__ = [
     "ArrayTask",
@@ -38,6 +50,10 @@ __all__ = [
     "MetaBanditVectorEnv",
     "MetaTabularMDPEnv",
     "MetaTabularMDPVectorEnv",
+    "MazeTask",
+    "MazeTaskDistribution",
+    "MetaMazeEnv",
+    "MetaMazeVectorEnv",
     "OBSERVATION_KEYS",
     "RL2Env",
     "RL2VectorEnv",

@@ -39,6 +39,8 @@ from meta_envs.tabular_mdp import TabularMDPTaskDistribution, inverse_cdf_table
 FAMILIES: dict[str, tuple[str, dict, str | None]] = {
     "bandit": ("MetaBandit-v0", {}, "BernoulliBandit-misc"),
     "tabular_mdp": ("MetaTabularMDP-v0", {}, None),
+    "maze": ("MetaMaze-v0", {}, "MetaMaze-misc"),
+    "maze_large": ("MetaMazeLarge-v0", {}, None),
 }
 
 
