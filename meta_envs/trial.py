@@ -31,7 +31,8 @@ After ``reset`` and every ``step``, ``info`` says where the agent now is in the 
 ``episode_index`` (inner episodes completed so far, i.e. the index of the episode the
 next action belongs to; equals ``num_episodes`` when the trial is over),
 ``step_in_episode`` (steps already taken in that episode) and ``episode_done`` (the
-last step ended an inner episode, same as ``prev_done``). When the trial ends,
+last step ended an inner episode, same as ``prev_done``), plus any facts the family
+reports about the task (:meth:`TaskDynamics.task_info`). When the trial ends,
 ``episode_returns`` holds the return of each inner episode (length ``num_episodes``).
 
 Randomness
@@ -152,6 +153,13 @@ class TaskDynamics(abc.ABC):
     @abc.abstractmethod
     def state_obs(self) -> np.ndarray:
         """A fresh array ``(num_envs, *state_space.shape)`` with every sub-env's current state."""
+
+    def task_info(self) -> dict[str, np.ndarray]:
+        """Facts about each sub-env's current task that ``info`` reports at every step.
+
+        :return: name -> array of shape ``(num_envs,)`` (owned by the dynamics; callers copy).
+        """
+        return {}
 
     def check_task(self, task: Any) -> ArrayTask:
         """Raise a clear error unless ``task`` is a task this env can run."""
@@ -326,11 +334,14 @@ class RL2Env(gym.Env):
         return {key: value[0] for key, value in self._trial.observation().items()}
 
     def _info(self) -> dict[str, Any]:
-        return {
+        info = {
             "episode_index": int(self._trial.episode_index[0]),
             "step_in_episode": int(self._trial.step_in_episode[0]),
             "episode_done": bool(self._trial.prev_done[0]),
         }
+        for name, values in self._trial.dynamics.task_info().items():
+            info[name] = values[0].item()
+        return info
 
     def render(self) -> str | None:
         """``"ansi"``: a text summary of the trial so far (see the family's ``render_text``)."""
@@ -502,11 +513,11 @@ class RL2VectorEnv(VectorEnv):
 
     def _position_info(self) -> dict[str, np.ndarray]:
         trial = self._trial
-        return {
+        info = {
             "episode_index": trial.episode_index.copy(),
-            "_episode_index": self._all_valid,
             "step_in_episode": trial.step_in_episode.copy(),
-            "_step_in_episode": self._all_valid,
             "episode_done": trial.prev_done.copy(),
-            "_episode_done": self._all_valid,
         }
+        info.update((name, values.copy()) for name, values in trial.dynamics.task_info().items())
+        info.update([("_" + name, self._all_valid) for name in list(info)])
+        return info

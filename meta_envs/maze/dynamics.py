@@ -257,6 +257,13 @@ class MazeDynamics(TaskDynamics):
         episode_end |= at_goal
         return self._rewards.take(outcome), episode_end
 
+    def task_info(self) -> dict[str, np.ndarray]:
+        """The optimum to compare episode lengths with: fewest moves and fewest actions."""
+        return {
+            "shortest_path_length": self.shortest_path_length,
+            "optimal_episode_length": self.optimal_episode_length,
+        }
+
     def state_obs(self) -> np.ndarray:
         index = self._view_offsets.take(self.heading, axis=0)
         index += self.pos[:, None]

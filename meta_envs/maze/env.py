@@ -78,10 +78,6 @@ from meta_envs.maze.dynamics import MazeDynamics
 from meta_envs.maze.rendering import maze_text, top_down_image
 from meta_envs.trial import RL2Env, RL2VectorEnv
 
-#: ``info`` fields that describe the task, beside the trial fields
-TASK_INFO = ("shortest_path_length", "optimal_episode_length")
-
-
 class MetaMazeEnv(RL2Env):
     """One maze trial per Gymnasium episode (see the module docstring).
 
@@ -134,12 +130,6 @@ class MetaMazeEnv(RL2Env):
         # after the last episode the agent stays where it ended: count it in that episode
         return min(int(self._trial.episode_index[0]), self.num_episodes - 1), row, col
 
-    def _info(self) -> dict[str, Any]:
-        info = super()._info()
-        for name in TASK_INFO:
-            info[name] = int(getattr(self._trial.dynamics, name)[0])
-        return info
-
     def render(self) -> np.ndarray | str | None:
         """``"rgb_array"``: the maze from above; ``"ansi"``: the trial as text."""
         if self.render_mode != "rgb_array":
@@ -188,10 +178,3 @@ class MetaMazeVectorEnv(RL2VectorEnv):
             num_envs, size, horizon, obs_mode, view_size, goal_reward, step_cost, wall_cost
         )
         super().__init__(dynamics, num_episodes, autoreset_mode)
-
-    def _position_info(self) -> dict[str, np.ndarray]:
-        info = super()._position_info()
-        for name in TASK_INFO:
-            info[name] = getattr(self._trial.dynamics, name).copy()
-            info["_" + name] = self._all_valid
-        return info
