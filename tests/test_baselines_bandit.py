@@ -298,7 +298,7 @@ def test_registry_builds_every_bandit_baseline():
         make_baselines(ENV, {}, ["psrl"])
     with pytest.raises(ValueError, match="no classic baselines"):
         make_baselines("MetaTabularMDP-v0", {})
-    assert set(FAMILIES) == {ENV}
+    assert ENV in FAMILIES
 
 
 def test_tuned_values_cover_the_paper_grid_on_a_separate_seed():

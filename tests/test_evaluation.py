@@ -56,3 +56,16 @@ def test_bad_arguments_are_rejected():
         evaluate(object(), "MetaBandit-v0")
     with pytest.raises(ValueError, match="num_tasks"):
         evaluate(RandomAgent(5), "MetaBandit-v0", num_tasks=0)
+
+
+def test_episode_lengths_last_rewards_and_family_metrics_are_recorded():
+    bandit = evaluate(RandomAgent(3), "MetaBandit-v0", {"num_arms": 3, "num_episodes": 4}, num_tasks=20, seed=0)
+    # a bandit episode is one pull: its length is 1 and its last reward is its return
+    np.testing.assert_array_equal(bandit.episode_lengths, np.ones((20, 4)))
+    np.testing.assert_array_equal(bandit.final_rewards, bandit.episode_returns)
+    assert "metrics" not in bandit.summary()
+    maze = evaluate(RandomAgent(3), "MetaMaze-v0", {"horizon": 30}, num_tasks=20, seed=0, batch_size=7)
+    assert maze.episode_lengths.shape == (20, 2) and (maze.episode_lengths <= 30).all()
+    reached = maze.final_rewards > 0
+    assert (maze.episode_lengths[~reached] == 30).all()  # an episode ends early only at the goal
+    assert maze.summary()["metrics"]["success_rate"] == reached.mean(axis=0).tolist()

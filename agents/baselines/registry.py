@@ -16,6 +16,7 @@ from typing import Any
 
 from agents.baselines import BaselineUnavailable
 from agents.baselines.bandit_registry import BANDIT_BASELINES, bandit_ceiling, make_bandit_baseline
+from agents.baselines.maze import MAZE_BASELINES, maze_baseline_maker
 from agents.evaluation import Agent
 
 
@@ -38,6 +39,8 @@ class FamilyBaselines:
 #: env ID -> its family's baselines
 FAMILIES: dict[str, FamilyBaselines] = {
     "MetaBandit-v0": FamilyBaselines(tuple(BANDIT_BASELINES), make_bandit_baseline, bandit_ceiling),
+    "MetaMaze-v0": FamilyBaselines(MAZE_BASELINES, maze_baseline_maker("MetaMaze-v0")),
+    "MetaMazeLarge-v0": FamilyBaselines(MAZE_BASELINES, maze_baseline_maker("MetaMazeLarge-v0")),
 }
 
 
