@@ -55,8 +55,17 @@ def _check_mdp(transitions: np.ndarray, reward_means: np.ndarray) -> tuple[np.nd
     return p, r
 
 
-def _backup(p: np.ndarray, r: np.ndarray, v_next: np.ndarray) -> np.ndarray:
-    """``r[s, a] + sum_s2 p[s, a, s2] * v_next[s2]`` for every batch element (one matmul)."""
+def bellman_backup(p: np.ndarray, r: np.ndarray, v_next: np.ndarray) -> np.ndarray:
+    """``r[s, a] + sum_s2 p[s, a, s2] * v_next[s2]`` for every batch element (one matmul).
+
+    The step of every backward induction here, public for planners with their own
+    maximisation (the optimistic planners of ``agents.baselines``). Inputs are not checked.
+
+    :param p: ``(..., S, A, S)`` transition probabilities.
+    :param r: ``(..., S, A)`` rewards.
+    :param v_next: ``(..., S)`` values of the next step.
+    :return: ``(..., S, A)`` action values.
+    """
     num_states, num_actions = r.shape[-2:]
     flat = p.reshape(p.shape[:-3] + (num_states * num_actions, num_states))
     expected_next = (flat @ v_next[..., None])[..., 0]
@@ -80,7 +89,7 @@ def value_iteration(
     q = np.empty(batch + (horizon, num_states, num_actions))
     v = np.zeros(batch + (horizon + 1, num_states))
     for t in reversed(range(horizon)):
-        q[..., t, :, :] = _backup(p, r, v[..., t + 1, :])
+        q[..., t, :, :] = bellman_backup(p, r, v[..., t + 1, :])
         v[..., t, :] = q[..., t, :, :].max(axis=-1)
     return q, v
 
@@ -151,7 +160,7 @@ def evaluate_policy(transitions: np.ndarray, reward_means: np.ndarray, policy: n
         ) from err
     v = np.zeros(batch + (horizon + 1, num_states))
     for t in reversed(range(horizon)):
-        q_t = _backup(p, r, v[..., t + 1, :])
+        q_t = bellman_backup(p, r, v[..., t + 1, :])
         v[..., t, :] = (probs[..., t, :, :] * q_t).sum(axis=-1)
     return v
 

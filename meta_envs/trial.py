@@ -70,9 +70,16 @@ OBSERVATION_KEYS = ("obs", "prev_action", "prev_reward", "prev_done")
 
 
 def rl2_observation_space(
-    state_space: spaces.Space, num_actions: int, reward_bounds: tuple[float, float]
+    state_space: spaces.Space,
+    num_actions: int,
+    reward_bounds: tuple[float, float] = (-np.inf, np.inf),
 ) -> spaces.Dict:
-    """The RL² observation space of one environment (see the module docstring)."""
+    """The RL² observation space of one environment (see the module docstring).
+
+    :param state_space: the family's state space (the ``obs`` entry).
+    :param num_actions: size of the discrete action space.
+    :param reward_bounds: smallest and largest reward of one step (``prev_reward``'s bounds).
+    """
     # An OrderedDict keeps this key order on every Gymnasium 1.x (a plain dict is sorted).
     return spaces.Dict(
         OrderedDict(

@@ -77,9 +77,14 @@ def test_comparison_flags_cells_beyond_three_percent():
     assert "ucb1" in flagged and "random" not in flagged
 
 
-def test_reproduce_cli_says_when_a_table_is_not_available():
+def test_reproduce_cli_runs_the_mdp_table_and_rejects_unknown_tables():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    completed = subprocess.run([sys.executable, "scripts/reproduce.py", "--table", "mdp", "--tasks", "5"],
+    completed = subprocess.run([sys.executable, "scripts/reproduce.py", "--table", "mdp", "--tasks", "3"],
+                               cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    for name in ("random", "greedy", "epsilon_greedy", "psrl", "opsrl", "ucrl2", "beb"):
+        assert name in completed.stdout
+    assert "n=100" in completed.stdout and "1939.5" in completed.stdout  # the paper's PSRL at n=100
+    completed = subprocess.run([sys.executable, "scripts/reproduce.py", "--table", "maze"],
                                cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert completed.returncode == 2
-    assert "'mdp' is not available" in completed.stderr and "MetaTabularMDP-v0" in completed.stderr
+    assert completed.returncode == 2 and "maze" in completed.stderr

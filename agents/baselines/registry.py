@@ -17,6 +17,7 @@ from typing import Any
 from agents.baselines import BaselineUnavailable
 from agents.baselines.bandit_registry import BANDIT_BASELINES, bandit_ceiling, make_bandit_baseline
 from agents.baselines.maze import MAZE_BASELINES, maze_baseline_maker
+from agents.baselines.tabular_mdp_hyperparameters import MDP_BASELINES, make_mdp_baseline
 from agents.evaluation import Agent
 
 
@@ -39,6 +40,7 @@ class FamilyBaselines:
 #: env ID -> its family's baselines
 FAMILIES: dict[str, FamilyBaselines] = {
     "MetaBandit-v0": FamilyBaselines(tuple(BANDIT_BASELINES), make_bandit_baseline, bandit_ceiling),
+    "MetaTabularMDP-v0": FamilyBaselines(tuple(MDP_BASELINES), make_mdp_baseline),
     "MetaMaze-v0": FamilyBaselines(MAZE_BASELINES, maze_baseline_maker("MetaMaze-v0")),
     "MetaMazeLarge-v0": FamilyBaselines(MAZE_BASELINES, maze_baseline_maker("MetaMazeLarge-v0")),
 }

@@ -1,0 +1,213 @@
+"""Run folders, logs, plots and final evaluation shared by every RL² learner.
+
+A run folder (``scripts/train.py --out DIR``) holds::
+
+    config.json          the RunSpec: algo, env, kwargs, seed, budget, device, hyperparameters
+    progress.csv         one row per iteration, one column per named quantity
+    tensorboard/         the same quantities as TensorBoard scalars
+    checkpoints/         latest.pt (+ iter_NNNNNN.pt snapshots)
+    learning_curve.png   mean trial return against env steps
+    eval.json            the final evaluation in the results layout (agents.evaluation)
+
+Nothing here depends on the algorithm: a learner writes its checkpoints and calls
+:class:`MetricLogger`; ``scripts/train.py`` does the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from agents.baselines.random_policy import RandomAgent
+from agents.evaluation import Agent, EvaluationResult, evaluate, results_document
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """Everything needed to start (or resume) a run; saved as ``config.json``.
+
+    :param algo: learner name (a key of ``agents.algorithms.ALGORITHMS``).
+    :param env_id: a registered meta_envs ID.
+    :param env_kwargs: the family's keyword arguments.
+    :param seed: training seed (networks, actions, the env's tasks and noise).
+    :param num_envs: sub-envs stepped together.
+    :param device: ``auto``, ``cpu`` or ``cuda``.
+    :param timesteps: env-step budget (or ``None`` when ``iterations`` is given).
+    :param iterations: iteration budget (or ``None`` when ``timesteps`` is given).
+    :param hyperparameters: the learner's config dataclass as a dict.
+    :param eval_tasks: size of the held-out task set of the final evaluation.
+    :param eval_seed: seed of that task set.
+    """
+
+    algo: str
+    env_id: str
+    env_kwargs: dict[str, Any]
+    seed: int
+    num_envs: int
+    device: str
+    timesteps: int | None
+    iterations: int | None
+    hyperparameters: dict[str, Any]
+    eval_tasks: int = 1000
+    eval_seed: int = 0
+
+    def done(self, iteration: int, env_steps: int) -> bool:
+        """Whether the budget is spent after ``iteration`` iterations and ``env_steps`` steps."""
+        if self.iterations is not None:
+            return iteration >= self.iterations
+        return env_steps >= self.timesteps
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name not in DEVICES:
+        raise ValueError(f"device must be one of {list(DEVICES)}, got {name!r}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu or auto")
+    return torch.device(name)
+
+
+class RunFolder:
+    """Paths of one run folder (see the module docstring).
+
+    :param path: the folder.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.config = self.path / "config.json"
+        self.progress = self.path / "progress.csv"
+        self.tensorboard = self.path / "tensorboard"
+        self.checkpoints = self.path / "checkpoints"
+        self.learning_curve = self.path / "learning_curve.png"
+        self.eval = self.path / "eval.json"
+
+    @property
+    def latest_checkpoint(self) -> Path:
+        return self.checkpoints / "latest.pt"
+
+    def snapshot(self, iteration: int) -> Path:
+        return self.checkpoints / f"iter_{iteration:06d}.pt"
+
+    def create(self, spec: RunSpec) -> None:
+        """Make the folder (it must not exist or be empty) and write ``config.json``."""
+        if self.path.exists() and any(self.path.iterdir()):
+            raise FileExistsError(
+                f"run folder {self.path} already exists and is not empty; pick another --out or use --resume {self.path}"
+            )
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        self.write_spec(spec)
+
+    def write_spec(self, spec: RunSpec) -> None:
+        self.config.write_text(json.dumps(dataclasses.asdict(spec), indent=1) + "\n")
+
+    def read_spec(self) -> RunSpec:
+        """The run's :class:`RunSpec` from ``config.json``."""
+        if not self.config.is_file():
+            raise FileNotFoundError(f"{self.config} not found: {self.path} is not a run folder")
+        return RunSpec(**json.loads(self.config.read_text()))
+
+
+class MetricLogger:
+    """Writes one row of named quantities per iteration to ``progress.csv`` and TensorBoard.
+
+    TensorBoard's step is ``env_steps``. On resume, rows and events after the checkpoint
+    (written before a crash) are dropped.
+
+    :param folder: the run folder.
+    :param resume_iteration: the iteration the run resumes after (0 for a new run).
+    :param resume_env_steps: the env steps at that iteration.
+    """
+
+    def __init__(self, folder: RunFolder, resume_iteration: int = 0, resume_env_steps: int = 0) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.path = folder.progress
+        self.fields: list[str] | None = None
+        rows: list[dict[str, str]] = []
+        if resume_iteration and self.path.is_file():
+            with self.path.open() as f:
+                reader = csv.DictReader(f)
+                self.fields = reader.fieldnames
+                rows = [r for r in reader if int(r["iteration"]) <= resume_iteration]
+        if self.fields is not None:
+            with self.path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, self.fields)
+                writer.writeheader()
+                writer.writerows(rows)
+        elif self.path.exists():
+            self.path.unlink()
+        self.writer = SummaryWriter(str(folder.tensorboard), purge_step=resume_env_steps + 1 if resume_iteration else None)
+
+    def log(self, metrics: dict[str, float]) -> None:
+        """Append ``metrics`` (must include ``iteration`` and ``env_steps``)."""
+        if self.fields is None:
+            self.fields = list(metrics)
+            with self.path.open("w", newline="") as f:
+                csv.DictWriter(f, self.fields).writeheader()
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, self.fields).writerow({k: metrics.get(k, "") for k in self.fields})
+        step = int(metrics["env_steps"])
+        for name, value in metrics.items():
+            if name not in ("iteration", "env_steps"):
+                self.writer.add_scalar(name, value, step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def read_progress(folder: RunFolder) -> dict[str, list[float]]:
+    """``progress.csv`` as columns of floats."""
+    with folder.progress.open() as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) if r[k] != "" else math.nan for r in rows] for k in (rows[0] if rows else {})}
+
+
+def plot_learning_curve(folder: RunFolder, title: str) -> Path:
+    """Plot ``mean_trial_return`` against ``env_steps`` from ``progress.csv`` into ``learning_curve.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = read_progress(folder)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    ax.plot(columns.get("env_steps", []), columns.get("mean_trial_return", []), lw=1.5)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("mean trial return (training batch)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(folder.learning_curve)
+    plt.close(fig)
+    return folder.learning_curve
+
+
+def evaluate_with_random(agent: Agent, name: str, spec: RunSpec, num_tasks: int, seed: int) -> dict[str, Any]:
+    """Score ``agent`` and the random policy on the same held-out tasks; the results document.
+
+    :param agent: the trained agent.
+    :param name: its name in the document (the algo name).
+    :param spec: the run (env and kwargs).
+    :param num_tasks: held-out tasks.
+    :param seed: held-out seed.
+    """
+    import gymnasium as gym
+
+    num_actions = int(gym.make(spec.env_id, **spec.env_kwargs).action_space.n)
+    results: dict[str, EvaluationResult] = {
+        name: evaluate(agent, spec.env_id, spec.env_kwargs, num_tasks, seed),
+        "random": evaluate(RandomAgent(num_actions), spec.env_id, spec.env_kwargs, num_tasks, seed),
+    }
+    return results_document(spec.env_id, spec.env_kwargs, num_tasks, seed, results)

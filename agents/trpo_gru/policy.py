@@ -1,0 +1,234 @@
+"""The RL² networks: observation encoder → embedding → GRU → linear head.
+
+Input
+    The shared RL² observation of every family (:mod:`meta_envs.trial`). When the
+    family's state (``obs``) is an image (a ``uint8`` Box of shape ``(H, W, C)``, e.g.
+    the maze's ``rgb`` mode) it goes through a small CNN (the paper's navigation
+    encoder: two 5×5 convolutions of 16 filters, stride 2) and the result is
+    concatenated with ``prev_action``, ``prev_reward`` and ``prev_done``; otherwise the
+    whole observation is flattened with :func:`meta_envs.flatten_observation`. A linear
+    layer + tanh can embed it before the GRU (``embedding_size``; needed after a CNN).
+    With ``embedding_size=0`` the flattened observation (one-hot state, one-hot previous
+    action, previous reward, done flag) goes straight into the GRU, whose input weights
+    then act as a linear embedding.
+
+Networks
+    :class:`RecurrentNet` is that stack with any output size. The policy is one with a
+    categorical head over the actions (logits). The value baseline is a *separate*
+    :class:`ValueNet` with its own GRU, as the paper does for bandits and MDPs: a shared
+    trunk would tie the baseline's regression to the policy's trust region, and a
+    separate GRU costs only a forward and a few gradient passes per iteration.
+
+Hidden state
+    The GRU state is carried across the inner episodes of a trial (the RL² memory) and
+    starts at zero for every trial; nothing else resets it. Whole trials go through
+    :meth:`RecurrentNet.forward` (one ``nn.GRU`` call over ``[T, B]``; cuDNN on CUDA)
+    and rollouts through :meth:`RecurrentNet.step` (one GRU-cell call for every env at
+    once, with the same weights).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from meta_envs.trial import OBSERVATION_KEYS, flatten_observation
+
+#: the paper's navigation encoder: (filters, kernel, stride) of each convolution
+CNN_LAYERS = ((16, 5, 2), (16, 5, 2))
+
+
+class Observations(NamedTuple):
+    """A batch of RL² observations as tensors with any leading dims (``[B]`` or ``[T, B]``).
+
+    :param vector: float32 ``[..., D]``: the flattened observation, or, with an image
+        state, everything but the image.
+    :param image: uint8 ``[..., H, W, C]`` image state, or ``None``.
+    """
+
+    vector: torch.Tensor
+    image: torch.Tensor | None
+
+    def index(self, item) -> Observations:
+        """The same indexing applied to both parts (e.g. ``[:, columns]``)."""
+        return Observations(self.vector[item], None if self.image is None else self.image[item])
+
+
+def is_image_space(space: spaces.Space) -> bool:
+    """Whether a state space is an image: a uint8 Box of shape ``(H, W, C)``, C in {1, 3, 4}."""
+    return (
+        isinstance(space, spaces.Box)
+        and space.dtype == np.uint8
+        and len(space.shape) == 3
+        and space.shape[-1] in (1, 3, 4)
+    )
+
+
+def to_observations(observation: dict[str, np.ndarray], image: bool, device: torch.device) -> Observations:
+    """Turn a batched RL² observation dict (numpy) into :class:`Observations` on ``device``.
+
+    :param observation: batched parts, each of shape ``(num_envs, ...)``.
+    :param image: whether ``obs`` is an image (see :func:`is_image_space`).
+    :param device: where the tensors go.
+    """
+    if not image:
+        return Observations(torch.from_numpy(flatten_observation(observation)).to(device), None)
+    rest = np.concatenate(
+        [np.asarray(observation[key], np.float32) for key in OBSERVATION_KEYS[1:]], axis=-1
+    )
+    return Observations(
+        torch.from_numpy(rest).to(device), torch.from_numpy(np.asarray(observation["obs"])).to(device)
+    )
+
+
+class ObservationEncoder(nn.Module):
+    """RL² observation → GRU input (CNN first when the state is an image).
+
+    :param observation_space: one env's RL² ``Dict`` observation space.
+    :param embedding_size: width of a linear + tanh embedding; 0 for none (the
+        flattened observation goes straight into the GRU). Image states need one.
+    """
+
+    def __init__(self, observation_space: spaces.Dict, embedding_size: int) -> None:
+        super().__init__()
+        state_space = observation_space["obs"]
+        side = sum(int(np.prod(observation_space[key].shape)) for key in OBSERVATION_KEYS[1:])
+        self.image = is_image_space(state_space)
+        if self.image:
+            if embedding_size < 1:
+                raise ValueError(
+                    f"an image state {state_space.shape} needs an embedding after the CNN: "
+                    f"embedding_size must be >= 1, got {embedding_size}"
+                )
+            height, width, channels = state_space.shape
+            layers: list[nn.Module] = []
+            for filters, kernel, stride in CNN_LAYERS:
+                # padding keeps small views valid: each layer halves the side, rounded up
+                layers += [nn.Conv2d(channels, filters, kernel, stride, padding=kernel // 2), nn.ReLU()]
+                channels = filters
+            self.cnn = nn.Sequential(*layers, nn.Flatten())
+            with torch.no_grad():
+                features = self.cnn(torch.zeros(1, state_space.shape[-1], height, width)).shape[1]
+            input_size = features + side
+        else:
+            self.cnn = None
+            input_size = int(np.prod(state_space.shape)) + side
+        if embedding_size:
+            self.embed: nn.Module = nn.Sequential(nn.Linear(input_size, embedding_size), nn.Tanh())
+            self.output_size = embedding_size
+        else:
+            self.embed = nn.Identity()
+            self.output_size = input_size
+
+    def forward(self, observations: Observations) -> torch.Tensor:
+        """``[..., D]`` (+ image) → ``[..., output_size]``."""
+        x = observations.vector
+        if self.cnn is not None:
+            image = observations.image
+            lead = image.shape[:-3]
+            pixels = image.reshape(-1, *image.shape[-3:]).permute(0, 3, 1, 2).float().div_(255.0)
+            x = torch.cat([self.cnn(pixels).reshape(*lead, -1), x], dim=-1)
+        return self.embed(x)
+
+
+class RecurrentNet(nn.Module):
+    """Encoder → GRU → linear head; the building block of the policy and the value baseline.
+
+    :param observation_space: one env's RL² ``Dict`` observation space.
+    :param output_size: width of the head (number of actions for the policy, 1 for values).
+    :param hidden_size: GRU units.
+    :param embedding_size: width of the input embedding (0: none).
+    :param head_gain: scale of the head's initial weights (small for the policy, so it
+        starts close to uniform).
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        output_size: int,
+        hidden_size: int,
+        embedding_size: int,
+        head_gain: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.encoder = ObservationEncoder(observation_space, embedding_size)
+        self.gru = nn.GRU(self.encoder.output_size, hidden_size)
+        self.head = nn.Linear(hidden_size, output_size)
+        nn.init.orthogonal_(self.head.weight, head_gain)
+        nn.init.zeros_(self.head.bias)
+
+    def initial_state(self, batch_size: int) -> torch.Tensor:
+        """The hidden state every trial starts from: zeros ``[batch_size, hidden_size]``."""
+        return self.head.weight.new_zeros(batch_size, self.hidden_size)
+
+    def forward(
+        self, observations: Observations, hidden: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run whole sequences: observations ``[T, B, ...]`` → outputs ``[T, B, output_size]``.
+
+        :param hidden: ``[B, hidden_size]`` state before the first step (default: zeros,
+            i.e. the sequences are trials from their start).
+        :return: ``(outputs, final hidden state [B, hidden_size])``.
+        """
+        if hidden is None:
+            hidden = self.initial_state(observations.vector.shape[1])
+        features, last = self.gru(self.encoder(observations), hidden.unsqueeze(0))
+        return self.head(features), last.squeeze(0)
+
+    def step(self, observations: Observations, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step for a batch: observations ``[B, ...]`` → ``(outputs [B, O], hidden [B, H])``."""
+        gru = self.gru
+        hidden = torch.gru_cell(
+            self.encoder(observations), hidden, gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0
+        )
+        return self.head(hidden), hidden
+
+
+class ValueNet(RecurrentNet):
+    """The separate GRU value baseline, predicting in normalised units.
+
+    The head predicts ``(V - mean) / std`` for running statistics of the value targets
+    (trial returns grow with the trial length: ~50 at the start of a 100-pull bandit
+    trial). When the statistics move, the head is rescaled so that its predictions in
+    return units do not change (PopArt's "preserving outputs precisely", van Hasselt
+    et al. 2016).
+
+    :param observation_space: one env's RL² ``Dict`` observation space.
+    :param hidden_size: GRU units.
+    :param embedding_size: width of the input embedding.
+    """
+
+    def __init__(self, observation_space: spaces.Dict, hidden_size: int, embedding_size: int) -> None:
+        super().__init__(observation_space, 1, hidden_size, embedding_size)
+        self.register_buffer("target_mean", torch.zeros(()))
+        self.register_buffer("target_std", torch.ones(()))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    def values(self, observations: Observations) -> torch.Tensor:
+        """Values of whole trials in return units: ``[T, B]``."""
+        return self.forward(observations)[0].squeeze(-1) * self.target_std + self.target_mean
+
+    def normalize(self, targets: torch.Tensor) -> torch.Tensor:
+        """Targets in the head's units."""
+        return (targets - self.target_mean) / self.target_std
+
+    @torch.no_grad()
+    def update_statistics(self, targets: torch.Tensor, min_weight: float = 0.1) -> None:
+        """Move the running mean/std towards ``targets`` (1-D), keeping predictions unchanged.
+
+        The first batches are averaged with equal weight, later ones with weight
+        ``min_weight`` (an exponential moving average).
+        """
+        self.updates += 1
+        weight = max(1.0 / float(self.updates), min_weight)
+        old_mean, old_std = self.target_mean.clone(), self.target_std.clone()
+        second = (1 - weight) * (old_std**2 + old_mean**2) + weight * targets.pow(2).mean()
+        self.target_mean.mul_(1 - weight).add_(weight * targets.mean())
+        self.target_std.copy_((second - self.target_mean**2).clamp_min(1e-8).sqrt())
+        self.head.weight.mul_(old_std / self.target_std)
+        self.head.bias.mul_(old_std).add_(old_mean - self.target_mean).div_(self.target_std)

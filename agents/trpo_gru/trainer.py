@@ -1,0 +1,246 @@
+"""The TRPO-GRU training loop: rollout of whole trials, value baseline, TRPO step, logs.
+
+One iteration:
+
+1. collect at least ``steps_per_iteration`` steps of whole trials (:mod:`.rollout`);
+2. values of every step from the value GRU, GAE over whole trials, advantage
+   normalisation (:func:`~agents.trpo_gru.trpo.compute_gae`);
+3. one TRPO step of the policy (:func:`~agents.trpo_gru.trpo.trpo_step`);
+4. fit the value GRU to the λ-returns ``A + V`` with Adam, minibatches of whole trials.
+
+Every iteration logs the quantities of :data:`METRICS` (``progress.csv`` and
+TensorBoard through :class:`agents.run_folder.MetricLogger`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agents.run_folder import MetricLogger, RunFolder, RunSpec, resolve_device
+from agents.trpo_gru.agent import TRPOGRUAgent
+from agents.trpo_gru.config import TRPOConfig
+from agents.trpo_gru.policy import RecurrentNet, ValueNet, is_image_space
+from agents.trpo_gru.rollout import TrialCollector
+from agents.trpo_gru.trpo import TrialData, compute_gae, masked_mean, trpo_step
+
+#: every logged quantity, in column order
+METRICS = {
+    "iteration": "iterations done",
+    "env_steps": "env steps of training trials so far",
+    "mean_trial_return": "mean total reward of this iteration's trials",
+    "kl": "mean KL(old ‖ new) of the policy step (0 when rolled back)",
+    "entropy": "mean entropy of the policy before the step",
+    "surrogate_gain": "surrogate objective after minus before the step",
+    "expected_gain": "first-order prediction of that gain",
+    "line_search_steps": "backtracks of the line search",
+    "accepted": "1 if the line search accepted a step, 0 if it rolled back",
+    "explained_variance": "1 - Var(returns - V) / Var(returns) of the value baseline before its fit",
+    "value_loss": "mean squared error of the value fit (normalised units, last epoch)",
+    "env_steps_per_s": "env steps of the iteration / its wall time (rollout + update)",
+    "rollout_s": "seconds spent collecting trials",
+    "update_s": "seconds spent in the value fit and policy step",
+}
+
+
+def build_networks(
+    observation_space: gym.spaces.Dict, num_actions: int, config: TRPOConfig, seed: int
+) -> tuple[RecurrentNet, ValueNet]:
+    """The policy and the value baseline, initialised from ``seed`` (same on every device)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        policy = RecurrentNet(observation_space, num_actions, config.hidden_size, config.embedding_size, head_gain=0.01)
+        value = ValueNet(observation_space, config.value_hidden_size, config.embedding_size)
+    return policy, value
+
+
+def env_spaces(env_id: str, env_kwargs: dict[str, Any]) -> tuple[gym.spaces.Dict, int]:
+    """One env's RL² observation space and number of actions."""
+    env = gym.make(env_id, **env_kwargs)
+    spaces_ = env.observation_space, int(env.action_space.n)
+    env.close()
+    return spaces_
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """``1 - Var(returns - values) / Var(returns)`` over the masked steps (nan if Var = 0)."""
+    valid = mask > 0
+    target = returns[valid]
+    variance = target.var()
+    return float("nan") if variance.item() == 0 else float(1 - (target - values[valid]).var() / variance)
+
+
+class TRPOTrainer:
+    """TRPO-GRU on one env (module docstring).
+
+    :param env_id: a registered meta_envs ID.
+    :param env_kwargs: the family's keyword arguments.
+    :param config: hyperparameters.
+    :param num_envs: sub-envs stepped together.
+    :param seed: seeds the networks, the action sampling and the env.
+    :param device: a torch device.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        env_kwargs: dict[str, Any],
+        config: TRPOConfig,
+        num_envs: int,
+        seed: int,
+        device: torch.device,
+    ) -> None:
+        self.config, self.device = config, device
+        observation_space, num_actions = env_spaces(env_id, env_kwargs)
+        self.image = is_image_space(observation_space["obs"])
+        policy, value = build_networks(observation_space, num_actions, config, seed)
+        self.policy, self.value = policy.to(device), value.to(device)
+        self.value_optimizer = torch.optim.Adam(self.value.parameters(), lr=config.value_lr)
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(seed)
+        self.collector = TrialCollector(env_id, env_kwargs, num_envs, seed, device)
+        self.iteration = 0
+        self.env_steps = 0
+
+    def train_iteration(self) -> dict[str, float]:
+        """Collect trials, update value baseline and policy; return the :data:`METRICS`."""
+        cfg = self.config
+        start = time.perf_counter()
+        rollout = self.collector.collect(self.policy, cfg.steps_per_iteration, self.generator)
+        collected = time.perf_counter()
+        data = rollout.data
+        with torch.no_grad():
+            values = self.value.values(data.observations)
+        advantages = compute_gae(data.rewards, values, data.mask, cfg.gamma, cfg.gae_lambda)
+        returns = advantages + values * data.mask
+        if cfg.normalize_advantages:
+            mean = masked_mean(advantages, data.mask)
+            std = masked_mean((advantages - mean) ** 2, data.mask).sqrt()
+            advantages = (advantages - mean) / (std + 1e-8) * data.mask
+        stats = trpo_step(self.policy, data, advantages, cfg, self.generator)
+        value_loss = self._fit_value(data, returns)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        end = time.perf_counter()
+        self.iteration += 1
+        self.env_steps += rollout.env_steps
+        return {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "mean_trial_return": float(rollout.trial_returns.mean()),
+            "kl": stats.kl,
+            "entropy": stats.entropy,
+            "surrogate_gain": stats.surrogate_gain,
+            "expected_gain": stats.expected_gain,
+            "line_search_steps": stats.line_search_steps,
+            "accepted": float(stats.accepted),
+            "explained_variance": explained_variance(values, returns, data.mask),
+            "value_loss": value_loss,
+            "env_steps_per_s": rollout.env_steps / (end - start),
+            "rollout_s": collected - start,
+            "update_s": end - collected,
+        }
+
+    def _fit_value(self, data: TrialData, returns: torch.Tensor) -> float:
+        """Adam on the squared error to the λ-returns, minibatches of whole trials."""
+        self.value.update_statistics(returns[data.mask > 0])
+        targets = self.value.normalize(returns)
+        trials = data.num_trials
+        batches = min(self.config.value_minibatches, trials)
+        loss_sum = 0.0
+        for _ in range(self.config.value_epochs):
+            order = torch.randperm(trials, generator=self.generator, device=self.generator.device).to(self.device)
+            loss_sum = 0.0
+            for chunk in order.chunk(batches):
+                batch = data.columns(chunk)
+                prediction = self.value(batch.observations)[0].squeeze(-1)
+                loss = masked_mean((prediction - targets[: batch.mask.shape[0], chunk]) ** 2, batch.mask)
+                self.value_optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.value_optimizer.step()
+                loss_sum += loss.item()
+        return loss_sum / batches
+
+    def agent(self, greedy: bool = False) -> TRPOGRUAgent:
+        """The current policy as an evaluation-protocol agent."""
+        return TRPOGRUAgent(self.policy, self.image, self.device, greedy)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs to continue exactly."""
+        return {
+            "policy": self.policy.state_dict(),
+            "value": self.value.state_dict(),
+            "value_optimizer": self.value_optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "env_rng": self.collector.np_random_state,
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "config": dataclasses.asdict(self.config),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.value.load_state_dict(state["value"])
+        self.value_optimizer.load_state_dict(state["value_optimizer"])
+        self.generator.set_state(state["generator"])
+        self.collector.np_random_state = state["env_rng"]
+        self.iteration, self.env_steps = state["iteration"], state["env_steps"]
+
+    def close(self) -> None:
+        self.collector.close()
+
+
+def train(
+    folder: RunFolder,
+    spec: RunSpec,
+    progress: Callable[[dict[str, float]], None],
+    resume: bool = False,
+    checkpoint_every: int = 25,
+) -> TRPOTrainer:
+    """Train (or continue) the run in ``folder`` until its budget is spent.
+
+    :param folder: the run folder (created, with ``config.json``).
+    :param spec: the run.
+    :param progress: called with the metrics after every iteration.
+    :param resume: continue from ``checkpoints/latest.pt``.
+    :param checkpoint_every: also keep a snapshot every this many iterations.
+    :return: the trainer, holding the final policy.
+    """
+    device = resolve_device(spec.device)
+    trainer = TRPOTrainer(
+        spec.env_id, spec.env_kwargs, TRPOConfig(**spec.hyperparameters), spec.num_envs, spec.seed, device
+    )
+    if resume:
+        trainer.load_state_dict(torch.load(folder.latest_checkpoint, map_location=device, weights_only=False))
+    logger = MetricLogger(folder, trainer.iteration, trainer.env_steps)
+    try:
+        while not spec.done(trainer.iteration, trainer.env_steps):
+            metrics = trainer.train_iteration()
+            logger.log(metrics)
+            progress(metrics)
+            final = spec.done(trainer.iteration, trainer.env_steps)
+            if final or trainer.iteration % checkpoint_every == 0:
+                state = trainer.state_dict()
+                torch.save(state, folder.latest_checkpoint)
+                if trainer.iteration % checkpoint_every == 0:
+                    torch.save(state, folder.snapshot(trainer.iteration))
+    finally:
+        logger.close()
+        trainer.close()
+    return trainer
+
+
+def load_agent(folder: RunFolder, spec: RunSpec, device: torch.device, greedy: bool = False) -> TRPOGRUAgent:
+    """The policy of ``folder``'s latest checkpoint as an agent."""
+    state = torch.load(folder.latest_checkpoint, map_location=device, weights_only=False)
+    observation_space, num_actions = env_spaces(spec.env_id, spec.env_kwargs)
+    config = TRPOConfig(**state["config"])
+    policy = build_networks(observation_space, num_actions, config, seed=0)[0]
+    policy.load_state_dict(state["policy"])
+    return TRPOGRUAgent(policy.to(device), is_image_space(observation_space["obs"]), device, greedy)

@@ -1,0 +1,335 @@
+"""TRPO on whole trials: GAE, conjugate gradient, Fisher-vector products, line search.
+
+Data layout
+    A batch is whole trials side by side: tensors ``[L, M]`` (time, trial) with a
+    ``mask`` that is 1 on the steps of each trial (trials may have different lengths;
+    padding follows the last step). Every column starts at the beginning of its trial,
+    so one ``nn.GRU`` call from a zero state runs the batch; no per-step Python.
+
+Advantages
+    GAE over the whole trial: the RL² objective is the trial's total reward, so an
+    inner-episode boundary is just another step; only the trial's end stops the sum
+    (there the next value is 0: the trial is over, nothing follows).
+
+Policy step
+    The natural gradient ``s = F⁻¹ g`` comes from conjugate gradient on Fisher-vector
+    products, scaled to the trust region ``½ sᵀFs = max_kl``; a backtracking line search
+    accepts the first step whose mean KL(old ‖ new) on the *whole* batch is at most
+    ``max_kl`` and whose surrogate improves; if none does, the parameters are rolled back.
+
+Fisher-vector products (``TRPOConfig.fvp``)
+    F is the Hessian of the mean KL at the old parameters. For a categorical policy it
+    equals ``Jᵀ M J`` with ``J = ∂logits/∂θ`` and ``M = diag(p) - p pᵀ`` per step.
+
+    * ``jacobian``: ``Jv`` by central finite differences of the logits (two forward
+      passes of a probe copy of the network at ``θ ± εv``), then ``M``, then ``Jᵀ(·)``
+      by one backward pass through a graph kept from ``θ``. Only forward and first-order
+      backward passes, so it runs on cuDNN, whose GRU refuses double backward.
+    * ``kl_grad_diff``: central finite differences of the KL gradient,
+      ``(∇KL(θ+εv) - ∇KL(θ-εv)) / 2ε``; also first-order only.
+    * ``exact``: the Hessian-vector product by double backward (CPU only); the
+      reference the others are tested against.
+
+    Under CUDA the update runs with IEEE float32 (no TF32) so that the finite
+    differences are not swamped by TF32's 10-bit mantissa.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import math
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+
+from agents.trpo_gru.config import TRPOConfig
+from agents.trpo_gru.policy import Observations, RecurrentNet
+
+
+@dataclasses.dataclass
+class TrialData:
+    """Whole trials for one update (see the module docstring for the layout).
+
+    :param observations: ``[L, M, ...]``.
+    :param actions: int64 ``[L, M]``.
+    :param rewards: float ``[L, M]`` (0 on padding).
+    :param mask: float ``[L, M]``: 1 on the steps of a trial, 0 on padding.
+    """
+
+    observations: Observations
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    mask: torch.Tensor
+
+    @property
+    def num_trials(self) -> int:
+        return self.actions.shape[1]
+
+    def columns(self, index: torch.Tensor) -> TrialData:
+        """The trials ``index`` (a 1-D index tensor), trimmed to their longest length."""
+        mask = self.mask[:, index]
+        length = int(mask.sum(0).max().item())
+        return TrialData(
+            self.observations.index((slice(0, length), index)),
+            self.actions[:length, index],
+            self.rewards[:length, index],
+            mask[:length],
+        )
+
+
+@dataclasses.dataclass
+class UpdateStats:
+    """What one TRPO policy step did (all logged)."""
+
+    kl: float
+    """Mean KL(old ‖ new) on the whole batch after the step (0 if rolled back)."""
+    entropy: float
+    """Mean entropy of the old policy per step."""
+    surrogate_gain: float
+    """Surrogate objective after minus before the step."""
+    expected_gain: float
+    """The linear model's prediction ``g·Δθ`` for the accepted (or full) step."""
+    line_search_steps: int
+    """Backtracks before acceptance (``line_search_steps`` of the config if rolled back)."""
+    accepted: bool
+    """False when the line search failed and the parameters were rolled back."""
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` over the steps where ``mask`` is 1."""
+    return (x * mask).sum() / mask.sum()
+
+
+def compute_gae(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
+) -> torch.Tensor:
+    """Generalised advantage estimates of whole trials.
+
+    ``δ_t = r_t + γ V_{t+1} m_{t+1} - V_t`` and ``A_t = δ_t + γλ m_{t+1} A_{t+1}``, where
+    ``m`` is the mask: the sum runs through inner-episode boundaries and stops only
+    after the trial's last step.
+
+    :param rewards: ``[L, M]``.
+    :param values: ``[L, M]`` baseline values.
+    :param mask: ``[L, M]``, 1 on the steps of each trial.
+    :return: advantages ``[L, M]`` (0 on padding).
+    """
+    length = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    next_value = torch.zeros_like(rewards[0])
+    next_advantage = torch.zeros_like(rewards[0])
+    next_mask = torch.zeros_like(rewards[0])
+    for t in reversed(range(length)):
+        delta = rewards[t] + gamma * next_value * next_mask - values[t]
+        next_advantage = (delta + gamma * lam * next_mask * next_advantage) * mask[t]
+        advantages[t] = next_advantage
+        next_value, next_mask = values[t], mask[t]
+    return advantages
+
+
+def conjugate_gradient(
+    matvec: Callable[[torch.Tensor], torch.Tensor],
+    b: torch.Tensor,
+    iterations: int,
+    residual_tol: float = 1e-10,
+) -> torch.Tensor:
+    """Approximately solve ``A x = b`` for a symmetric positive-definite ``A``.
+
+    :param matvec: ``v ↦ A v``.
+    :param b: right-hand side.
+    :param iterations: at most this many iterations (exact after ``len(b)`` in exact arithmetic).
+    :param residual_tol: stop when the squared residual norm falls below this.
+    """
+    x = torch.zeros_like(b)
+    r = b.clone()
+    p = b.clone()
+    rr = r.dot(r)
+    for _ in range(iterations):
+        if rr.item() < residual_tol:
+            break
+        ap = matvec(p)
+        alpha = rr / p.dot(ap)
+        x += alpha * p
+        r -= alpha * ap
+        rr_new = r.dot(r)
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+    return x
+
+
+def flat_parameters(module: nn.Module) -> torch.Tensor:
+    """All parameters of ``module`` as one detached vector."""
+    return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+
+
+@torch.no_grad()
+def assign_flat_parameters_(module: nn.Module, flat: torch.Tensor) -> None:
+    """Copy ``flat`` into the parameters in place (keeps cuDNN's flat weight buffer valid)."""
+    offset = 0
+    for p in module.parameters():
+        p.copy_(flat[offset : offset + p.numel()].view_as(p))
+        offset += p.numel()
+
+
+def _flat(grads: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    return torch.cat([g.reshape(-1) for g in grads])
+
+
+def categorical_kl(old_logits: torch.Tensor, new_logits: torch.Tensor) -> torch.Tensor:
+    """KL(old ‖ new) per step of two categorical distributions given by logits ``[..., K]``."""
+    old_log_p = torch.log_softmax(old_logits, -1)
+    return (old_log_p.exp() * (old_log_p - torch.log_softmax(new_logits, -1))).sum(-1)
+
+
+@contextlib.contextmanager
+def ieee_float32() -> Iterator[None]:
+    """Run CUDA float32 matmuls, convolutions and cuDNN RNNs without TF32 (no-op on CPU)."""
+    settings = (torch.backends.cuda.matmul, torch.backends.cudnn.conv, torch.backends.cudnn.rnn)
+    saved = [s.fp32_precision for s in settings]
+    for s in settings:
+        s.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        for s, value in zip(settings, saved):
+            s.fp32_precision = value
+
+
+class FisherVectorProduct:
+    """``v ↦ (F + damping·I) v`` at the policy's current parameters on a batch of trials.
+
+    :param policy: the policy network (its parameters are θ; never modified).
+    :param data: the trials the Fisher matrix is averaged over.
+    :param route: ``"jacobian"``, ``"kl_grad_diff"`` or ``"exact"`` (module docstring).
+    :param damping: added multiple of the identity.
+    :param fd_eps: relative finite-difference step: ``ε‖v‖ = fd_eps (1 + ‖θ‖)``.
+    """
+
+    def __init__(
+        self,
+        policy: RecurrentNet,
+        data: TrialData,
+        route: str,
+        damping: float,
+        fd_eps: float = 1e-3,
+    ) -> None:
+        self.policy, self.mask, self.damping, self.route = policy, data.mask, damping, route
+        self.observations = data.observations
+        self.params = list(policy.parameters())
+        self.theta = flat_parameters(policy)
+        self.step_size = fd_eps * (1.0 + self.theta.norm())
+        if route == "exact":
+            if self.theta.is_cuda:
+                raise ValueError(
+                    "fvp='exact' needs double backward through the GRU, which CUDA's GRU kernels "
+                    "(cuDNN and the fused cell) do not support; use 'jacobian' or 'kl_grad_diff'"
+                )
+            logits = policy(self.observations)[0]
+            kl = masked_mean(categorical_kl(logits.detach(), logits), self.mask)
+            self._kl_grad = _flat(torch.autograd.grad(kl, self.params, create_graph=True))
+        elif route in ("jacobian", "kl_grad_diff"):
+            # The probe is a copy of the network whose parameters are moved to θ ± εv;
+            # the policy itself (and any graph built from it) is left untouched.
+            self.probe = copy.deepcopy(policy)
+            self.probe.gru.flatten_parameters()
+            if route == "jacobian":
+                self._logits = policy(self.observations)[0]
+                self._probs = torch.softmax(self._logits.detach(), -1)
+                self._weight = (self.mask / self.mask.sum()).unsqueeze(-1)
+            else:
+                with torch.no_grad():
+                    self._old_logits = policy(self.observations)[0]
+        else:
+            raise ValueError(f"unknown fvp route {route!r}; known: jacobian, kl_grad_diff, exact")
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        return getattr(self, "_" + self.route)(v) + self.damping * v
+
+    def _exact(self, v: torch.Tensor) -> torch.Tensor:
+        return _flat(torch.autograd.grad(self._kl_grad.dot(v), self.params, retain_graph=True))
+
+    def _epsilon(self, v: torch.Tensor) -> torch.Tensor:
+        return self.step_size / v.norm().clamp_min(1e-30)
+
+    def _jacobian(self, v: torch.Tensor) -> torch.Tensor:
+        eps = self._epsilon(v)
+        with torch.no_grad():
+            assign_flat_parameters_(self.probe, self.theta + eps * v)
+            plus = self.probe(self.observations)[0]
+            assign_flat_parameters_(self.probe, self.theta - eps * v)
+            jv = (plus - self.probe(self.observations)[0]) / (2 * eps)
+            p = self._probs
+            m_jv = p * jv - p * (p * jv).sum(-1, keepdim=True)
+        return _flat(
+            torch.autograd.grad(self._logits, self.params, m_jv * self._weight, retain_graph=True)
+        )
+
+    def _kl_gradient_at(self, theta: torch.Tensor) -> torch.Tensor:
+        assign_flat_parameters_(self.probe, theta)
+        kl = masked_mean(categorical_kl(self._old_logits, self.probe(self.observations)[0]), self.mask)
+        return _flat(torch.autograd.grad(kl, list(self.probe.parameters())))
+
+    def _kl_grad_diff(self, v: torch.Tensor) -> torch.Tensor:
+        eps = self._epsilon(v)
+        return (self._kl_gradient_at(self.theta + eps * v) - self._kl_gradient_at(self.theta - eps * v)) / (2 * eps)
+
+
+def surrogate(logits: torch.Tensor, data: TrialData, old_log_prob: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
+    """Importance-weighted advantage ``mean(π(a|h)/π_old(a|h) · A)`` over the trials' steps."""
+    log_prob = torch.log_softmax(logits, -1).gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
+    return masked_mean(torch.exp(log_prob - old_log_prob) * advantages, data.mask)
+
+
+def trpo_step(
+    policy: RecurrentNet,
+    data: TrialData,
+    advantages: torch.Tensor,
+    config: TRPOConfig,
+    generator: torch.Generator,
+) -> UpdateStats:
+    """One TRPO policy update on a batch of whole trials (module docstring).
+
+    :param policy: the policy; updated in place (or left as it was on rollback).
+    :param data: the iteration's trials.
+    :param advantages: ``[L, M]`` (already normalised if wanted; 0 on padding).
+    :param config: max KL, CG, FVP and line-search settings.
+    :param generator: draws the trials the Fisher-vector product is computed on.
+    """
+    with ieee_float32():
+        logits = policy(data.observations)[0]
+        old_logits = logits.detach()
+        old_log_prob = torch.log_softmax(old_logits, -1).gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
+        params = list(policy.parameters())
+        loss = surrogate(logits, data, old_log_prob, advantages)
+        gradient = _flat(torch.autograd.grad(loss, params))
+        del logits
+        old_log_p = torch.log_softmax(old_logits, -1)
+        entropy = masked_mean(-(old_log_p.exp() * old_log_p).sum(-1), data.mask).item()
+
+        count = max(1, math.ceil(config.fvp_subsample * data.num_trials))
+        chosen = torch.randperm(data.num_trials, generator=generator, device=generator.device)[:count]
+        fvp = FisherVectorProduct(
+            policy, data.columns(chosen.to(data.actions.device)), config.fvp, config.cg_damping, config.fvp_fd_eps
+        )
+        direction = conjugate_gradient(fvp, gradient, config.cg_iterations)
+        curvature = direction.dot(fvp(direction)).clamp_min(1e-30)
+        del fvp
+        full_step = torch.sqrt(2 * config.max_kl / curvature) * direction
+        expected_full = gradient.dot(full_step).item()
+
+        theta = flat_parameters(policy)
+        loss_before = loss.item()
+        with torch.no_grad():
+            for backtracks in range(config.line_search_steps):
+                fraction = config.line_search_backtrack**backtracks
+                assign_flat_parameters_(policy, theta + fraction * full_step)
+                new_logits = policy(data.observations)[0]
+                kl = masked_mean(categorical_kl(old_logits, new_logits), data.mask).item()
+                gain = surrogate(new_logits, data, old_log_prob, advantages).item() - loss_before
+                if kl <= config.max_kl and gain > 0:
+                    return UpdateStats(kl, entropy, gain, fraction * expected_full, backtracks, True)
+            assign_flat_parameters_(policy, theta)
+    return UpdateStats(0.0, entropy, 0.0, expected_full, config.line_search_steps, False)

@@ -1,0 +1,54 @@
+"""Evaluate a training run's latest checkpoint against the random policy on held-out tasks.
+
+    python scripts/evaluate.py runs/my_run                       # the run's own eval settings
+    python scripts/evaluate.py runs/my_run --tasks 1000 --seed 7 --json other_eval.json
+
+Uses the one evaluation protocol (:func:`agents.evaluation.evaluate`) and prints the
+results table; ``--json`` also writes the results document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import torch
+
+import meta_envs  # noqa: F401  (registers the IDs)
+from agents.algorithms import ALGORITHMS
+from agents.evaluation import format_table, write_results
+from agents.run_folder import DEVICES, RunFolder, evaluate_with_random, resolve_device
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir", help="a run folder written by scripts/train.py")
+    parser.add_argument("--tasks", type=int, default=None, help="held-out tasks (default: the run's eval_tasks)")
+    parser.add_argument("--seed", type=int, default=None, help="held-out task seed (default: the run's eval_seed)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="where the agent runs (default: auto)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads (default: all cores)")
+    parser.add_argument("--json", help="also write the results document here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    folder = RunFolder(args.run_dir)
+    try:
+        spec = folder.read_spec()
+        if not folder.latest_checkpoint.is_file():
+            raise FileNotFoundError(f"{folder.latest_checkpoint} not found: the run has no checkpoint yet")
+        if spec.algo not in ALGORITHMS:
+            raise ValueError(f"the run's algo {spec.algo!r} is unknown; known: {', '.join(sorted(ALGORITHMS))}")
+        agent = ALGORITHMS[spec.algo].load_agent(folder, spec, resolve_device(args.device))
+    except (FileNotFoundError, ValueError) as err:
+        parser.error(str(err))
+    tasks = spec.eval_tasks if args.tasks is None else args.tasks
+    seed = spec.eval_seed if args.seed is None else args.seed
+    document = evaluate_with_random(agent, spec.algo, spec, tasks, seed)
+    print(format_table(document))
+    if args.json:
+        write_results(args.json, document)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Train an RL² learner on a meta_envs family, then score it against the random policy.
+
+    python scripts/train.py --algo trpo_gru                      # MetaBandit-v0 defaults, a few minutes
+    python scripts/train.py --algo trpo_gru --env MetaBandit-v0 --env-kwargs num_arms=10,num_episodes=100 \\
+        --timesteps 20000000 --device cuda --out runs/bandit_k10_n100
+    python scripts/train.py --resume runs/bandit_k10_n100 --timesteps 40000000
+    python scripts/train.py --algo trpo_gru --help               # every hyperparameter flag
+
+The run folder (``--out``; default ``runs/<algo>-<env>-seed<S>-<time>``) gets
+``config.json``, ``progress.csv``, TensorBoard events, checkpoints,
+``learning_curve.png`` and ``eval.json`` (the final evaluation on a held-out task set,
+the learner under its algo name beside ``random``); see :mod:`agents.run_folder`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+
+import torch
+from tqdm import tqdm
+
+import meta_envs  # noqa: F401  (registers the IDs)
+from agents.algorithms import ALGORITHMS, Algorithm
+from agents.cli import add_dataclass_flags, given_fields, parse_env_kwargs
+from agents.evaluation import format_table, write_results
+from agents.run_folder import DEVICES, RunFolder, RunSpec, evaluate_with_random, plot_learning_curve
+
+#: flags fixed by the run folder: a resumed run keeps them
+RUN_FLAGS = ("env", "env_kwargs", "num_envs", "seed", "eval_tasks", "eval_seed")
+
+
+def build_parser(algorithm: Algorithm | None) -> argparse.ArgumentParser:
+    """The parser; with an algorithm, its hyperparameter flags too."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--algo", default="trpo_gru", help=f"learner: {', '.join(ALGORITHMS)} (default: trpo_gru)")
+    parser.add_argument("--env", default=None, help="a meta_envs ID (default: MetaBandit-v0)")
+    parser.add_argument("--env-kwargs", default=None, help="the family's kwargs, e.g. num_arms=10,num_episodes=100")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--timesteps", type=int, help="env-step budget (default: the algo's quick-start budget)")
+    budget.add_argument("--iterations", type=int, help="iteration budget instead of --timesteps")
+    parser.add_argument("--num-envs", type=int, default=None, help="sub-envs stepped together (default: the algo's)")
+    parser.add_argument("--seed", type=int, default=None, help="training seed (default: 0)")
+    parser.add_argument("--device", choices=DEVICES, default=None, help="auto (CUDA if available), cpu or cuda")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads (default: all cores)")
+    parser.add_argument("--out", help="run folder (must not exist or be empty)")
+    parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR (to a new --timesteps/--iterations if given)")
+    parser.add_argument("--eval-tasks", type=int, default=None, help="held-out tasks of the final evaluation (default: 1000)")
+    parser.add_argument("--eval-seed", type=int, default=None, help="held-out task seed (default: 0)")
+    if algorithm is not None:
+        add_dataclass_flags(
+            parser,
+            algorithm.config_type,
+            f"{algorithm.name} hyperparameters (per-family paper values override the defaults shown)",
+            algorithm.quick_start,
+        )
+    return parser
+
+
+def make_spec(args: argparse.Namespace, algorithm: Algorithm, parser: argparse.ArgumentParser) -> RunSpec:
+    """A new run's spec. Hyperparameters: flags, else the env's defaults for the algo, else
+    the algo's quick-start values, else the dataclass defaults."""
+    env_id = args.env or "MetaBandit-v0"
+    try:
+        env_kwargs = parse_env_kwargs(args.env_kwargs or "")
+        hyperparameters = {
+            **algorithm.quick_start,
+            **algorithm.env_defaults(env_id, env_kwargs),
+            **given_fields(algorithm.config_type, args),
+        }
+        config = algorithm.config_type(**hyperparameters)
+    except (ValueError, TypeError) as err:
+        parser.error(str(err))
+    timesteps = args.timesteps if args.iterations is None else None
+    return RunSpec(
+        algo=algorithm.name,
+        env_id=env_id,
+        env_kwargs=env_kwargs,
+        seed=0 if args.seed is None else args.seed,
+        num_envs=algorithm.default_num_envs if args.num_envs is None else args.num_envs,
+        device=args.device or "auto",
+        timesteps=algorithm.default_timesteps if timesteps is None and args.iterations is None else timesteps,
+        iterations=args.iterations,
+        hyperparameters=dataclasses.asdict(config),
+        eval_tasks=1000 if args.eval_tasks is None else args.eval_tasks,
+        eval_seed=0 if args.eval_seed is None else args.eval_seed,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    pre = argparse.ArgumentParser(add_help=False)  # which algo's flags to add
+    pre.add_argument("--algo", default="trpo_gru")
+    pre.add_argument("--resume")
+    pre, _ = pre.parse_known_args(argv)
+    resume = RunFolder(pre.resume) if pre.resume else None
+    name = resume.read_spec().algo if resume else pre.algo
+    if name not in ALGORITHMS:
+        build_parser(None).error(f"unknown --algo {name!r}; known: {', '.join(sorted(ALGORITHMS))}")
+    algorithm = ALGORITHMS[name]
+    parser = build_parser(algorithm)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    if resume:
+        spec = resume.read_spec()
+        if not resume.latest_checkpoint.is_file():
+            parser.error(f"{resume.latest_checkpoint} not found: nothing to resume (start a new run instead)")
+        fixed = [f for f in RUN_FLAGS if getattr(args, f) is not None] + list(given_fields(algorithm.config_type, args))
+        if fixed or "--algo" in argv or args.out:
+            parser.error(f"--resume keeps the run's settings; only --timesteps/--iterations/--device may be given, got {fixed or ['--algo/--out']}")
+        if args.timesteps is not None or args.iterations is not None:
+            spec.timesteps, spec.iterations = args.timesteps, args.iterations
+        spec.device = args.device or spec.device
+        folder = resume
+        folder.write_spec(spec)
+    else:
+        spec = make_spec(args, algorithm, parser)
+        default_out = f"runs/{spec.algo}-{spec.env_id}-seed{spec.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        folder = RunFolder(args.out or default_out)
+        try:
+            folder.create(spec)
+        except FileExistsError as err:
+            parser.error(str(err))
+
+    budget = spec.iterations if spec.iterations is not None else spec.timesteps
+    unit = "it" if spec.iterations is not None else "step"
+    print(f"{spec.algo} on {spec.env_id} {spec.env_kwargs}: budget {budget:,} {unit}s, run folder {folder.path}")
+    start = time.perf_counter()
+    with tqdm(total=budget, unit=unit, unit_scale=True, dynamic_ncols=True) as bar:
+
+        def progress(metrics: dict[str, float]) -> None:
+            bar.n = int(metrics["iteration"] if unit == "it" else min(metrics["env_steps"], budget))
+            bar.set_postfix(trial_return=f"{metrics['mean_trial_return']:.3f}", kl=f"{metrics['kl']:.4f}", refresh=False)
+            bar.refresh()
+
+        agent = algorithm.train(folder, spec, progress, resume is not None)
+    train_seconds = time.perf_counter() - start
+    plot_learning_curve(folder, f"{spec.algo} on {spec.env_id} {spec.env_kwargs}")
+    document = evaluate_with_random(agent, spec.algo, spec, spec.eval_tasks, spec.eval_seed)
+    write_results(folder.eval, document)
+    print(format_table(document))
+    print(f"training took {train_seconds:.0f} s; run folder {folder.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

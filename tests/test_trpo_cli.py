@@ -1,0 +1,93 @@
+"""scripts/train.py and scripts/evaluate.py with a tiny budget (seconds)."""
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TINY = ["--env-kwargs", "num_arms=3,num_episodes=5", "--num-envs", "8", "--steps-per-iteration", "40",
+        "--hidden-size", "8", "--value-hidden-size", "8", "--eval-tasks", "20", "--threads", "1"]
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_train_writes_a_complete_run_folder_and_resumes(tmp_path, capsys):
+    train = load_script("train")
+    out = tmp_path / "run"
+    assert train.main(["--algo", "trpo_gru", "--iterations", "2", "--out", str(out), "--cg-damping", "0.01", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "trpo_gru" in printed and "random" in printed
+    config = json.loads((out / "config.json").read_text())
+    assert config["algo"] == "trpo_gru" and config["env_kwargs"] == {"num_arms": 3, "num_episodes": 5}
+    assert config["hyperparameters"]["cg_damping"] == 0.01 and config["hyperparameters"]["hidden_size"] == 8
+    with (out / "progress.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    from agents.trpo_gru.trainer import METRICS
+
+    assert [int(r["iteration"]) for r in rows] == [1, 2] and list(rows[0]) == list(METRICS)
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert (out / "checkpoints" / "latest.pt").is_file() and (out / "learning_curve.png").stat().st_size > 0
+    document = json.loads((out / "eval.json").read_text())
+    assert set(document["results"]) == {"trpo_gru", "random"} and document["num_tasks"] == 20
+    assert len(document["results"]["trpo_gru"]["per_episode"]) == 5
+
+    # resume to 3 iterations: one more row, same settings
+    assert train.main(["--resume", str(out), "--iterations", "3", "--threads", "1"]) == 0
+    with (out / "progress.csv").open() as f:
+        assert [int(r["iteration"]) for r in csv.DictReader(f)] == [1, 2, 3]
+    assert json.loads((out / "config.json").read_text())["iterations"] == 3
+    capsys.readouterr()
+
+    evaluate = load_script("evaluate")
+    assert evaluate.main([str(out), "--tasks", "10", "--seed", "4", "--threads", "1", "--json", str(tmp_path / "e.json")]) == 0
+    assert "trpo_gru" in capsys.readouterr().out
+    assert json.loads((tmp_path / "e.json").read_text())["num_tasks"] == 10
+
+
+def test_unknown_algo_lists_the_known_ones(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_script("train").main(["--algo", "dqn"])
+    assert exit_info.value.code == 2
+    assert "unknown --algo 'dqn'; known: trpo_gru" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--env-kwargs", "num_arms"], "expected name=value"),
+        (["--env-kwargs", "num_arms=1"], "num_arms must be an integer >= 2"),
+        (["--max-kl", "-1"], "max_kl must be in"),
+        (["--fvp", "hessian"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        load_script("train").main([*argv, "--out", str(tmp_path / "x")])
+    assert message in capsys.readouterr().err
+
+
+def test_resume_refuses_to_change_the_run(tmp_path, capsys):
+    train = load_script("train")
+    out = tmp_path / "run"
+    train.main(["--iterations", "1", "--out", str(out), *TINY])
+    with pytest.raises(SystemExit):
+        train.main(["--resume", str(out), "--seed", "3"])
+    assert "--resume keeps the run's settings" in capsys.readouterr().err

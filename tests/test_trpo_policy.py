@@ -1,0 +1,141 @@
+"""TRPO-GRU networks and agent: hidden state across a trial, encoders, value normalisation."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+import meta_envs  # noqa: F401
+from agents.trpo_gru.agent import TRPOGRUAgent
+from agents.trpo_gru.policy import Observations, RecurrentNet, ValueNet, is_image_space, to_observations
+from agents.trpo_gru.rollout import TrialCollector
+from meta_envs.trial import rl2_observation_space
+
+KWARGS = {"num_arms": 3, "num_episodes": 8}
+
+
+def bandit_policy(seed: int = 0) -> RecurrentNet:
+    torch.manual_seed(seed)
+    space = gym.make("MetaBandit-v0", **KWARGS).observation_space
+    return RecurrentNet(space, KWARGS["num_arms"], hidden_size=16, embedding_size=0, head_gain=1.0)
+
+
+def test_step_by_step_equals_whole_trial_forward():
+    policy = bandit_policy()
+    envs = gym.make_vec("MetaBandit-v0", num_envs=4, vectorization_mode="vector_entry_point", **KWARGS)
+    observation, _ = envs.reset(seed=0)
+    hidden, steps, logits = policy.initial_state(4), [], []
+    with torch.no_grad():
+        for t in range(KWARGS["num_episodes"]):
+            x = to_observations(observation, False, torch.device("cpu"))
+            out, hidden = policy.step(x, hidden)
+            steps.append(x.vector)
+            logits.append(out)
+            observation, *_ = envs.step(np.full(4, t % 3))
+        whole = policy(Observations(torch.stack(steps), None))[0]
+    torch.testing.assert_close(torch.stack(logits), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_rollout_carries_hidden_state_across_inner_episodes_and_resets_between_trials():
+    """Every bandit pull ends an inner episode; the GRU state must survive all but the trial's end."""
+    policy = bandit_policy()
+    seen = []
+    step = policy.step
+
+    def recording_step(observations, hidden):
+        seen.append((observations.vector.clone(), hidden.clone()))
+        return step(observations, hidden)
+
+    policy.step = recording_step
+    collector = TrialCollector("MetaBandit-v0", KWARGS, 3, 0, torch.device("cpu"))
+    collector.collect(policy, 3 * 2 * KWARGS["num_episodes"], torch.Generator().manual_seed(0))  # 2 trials each
+    length = KWARGS["num_episodes"]
+    assert len(seen) == 2 * length
+    with torch.no_grad():
+        trial = torch.stack([v for v, _ in seen[:length]])
+        _, expected_last = RecurrentNet.forward(policy, Observations(trial, None))
+        for t, (vector, hidden) in enumerate(seen):
+            prev_done = vector[:, -1]
+            if t % length == 0:  # a trial starts: zero state, empty previous action
+                assert torch.count_nonzero(hidden) == 0 and torch.count_nonzero(vector[:, 1:4]) == 0
+            else:  # inside the trial, right after an inner episode ended
+                assert torch.all(prev_done == 1) and torch.all(hidden.abs().sum(1) > 0)
+        # the state after the first trial's last-but-one step is the full-trial state
+        _, partial = RecurrentNet.forward(policy, Observations(trial[:-1], None))
+        torch.testing.assert_close(seen[length - 1][1], partial, rtol=1e-5, atol=1e-6)
+    collector.close()
+
+
+def test_agent_keeps_state_inside_a_trial_and_resets_at_a_new_trial():
+    policy = bandit_policy()
+    agent = TRPOGRUAgent(policy, image=False, device=torch.device("cpu"))
+    envs = gym.make_vec("MetaBandit-v0", num_envs=2, vectorization_mode="vector_entry_point", **KWARGS)
+    observation, _ = envs.reset(seed=1)
+    agent.reset(2, seed=0)
+    fed = []
+    for _ in range(KWARGS["num_episodes"]):
+        fed.append(to_observations(observation, False, torch.device("cpu")).vector)
+        observation, _, terminated, _, _ = envs.step(agent.act(observation))
+    assert terminated.all()
+    # after the whole trial (an inner episode ended at every step) the agent's state is
+    # the one of an uninterrupted pass over the trial
+    with torch.no_grad():
+        _, whole_trial = policy(Observations(torch.stack(fed), None))
+    torch.testing.assert_close(agent.hidden, whole_trial, rtol=1e-5, atol=1e-6)
+    # NEXT_STEP autoreset: the next observation is a new trial's first; the state restarts
+    observation, *_ = envs.step(agent.act(observation))
+    assert np.all(observation["prev_action"] == 0)
+    agent.act(observation)
+    fresh = policy.step(to_observations(observation, False, torch.device("cpu")), policy.initial_state(2))[1]
+    torch.testing.assert_close(agent.hidden, fresh.detach())
+
+
+def test_sampled_actions_are_seeded_and_greedy_is_argmax():
+    policy = bandit_policy()
+    envs = gym.make_vec("MetaBandit-v0", num_envs=64, vectorization_mode="vector_entry_point", **KWARGS)
+    observation, _ = envs.reset(seed=0)
+    runs = []
+    for _ in range(2):
+        agent = TRPOGRUAgent(policy, False, torch.device("cpu"))
+        agent.reset(64, seed=5)
+        runs.append(agent.act(observation))
+    np.testing.assert_array_equal(*runs)
+    assert len(set(runs[0].tolist())) > 1
+    greedy = TRPOGRUAgent(policy, False, torch.device("cpu"), greedy=True)
+    greedy.reset(64, seed=5)
+    logits = policy.step(to_observations(observation, False, torch.device("cpu")), policy.initial_state(64))[0]
+    np.testing.assert_array_equal(greedy.act(observation), logits.argmax(-1).numpy())
+
+
+def image_space(side=20):
+    return rl2_observation_space(spaces.Box(0, 255, (side, side, 3), np.uint8), 4)
+
+
+def test_encoder_is_chosen_from_the_observation_space():
+    assert is_image_space(image_space()["obs"])
+    assert not is_image_space(gym.make("MetaBandit-v0").observation_space["obs"])
+    net = RecurrentNet(image_space(), 4, hidden_size=8, embedding_size=12)
+    assert net.encoder.cnn is not None and net.gru.input_size == 12
+    sample = image_space().sample()
+    batch = {k: np.stack([v] * 3) for k, v in sample.items()}
+    x = to_observations(batch, True, torch.device("cpu"))
+    assert x.image.dtype == torch.uint8 and x.vector.shape == (3, 4 + 2)
+    out, hidden = net(Observations(x.vector[None].repeat(5, 1, 1), x.image[None].repeat(5, 1, 1, 1, 1)))
+    assert out.shape == (5, 3, 4) and hidden.shape == (3, 8)
+    vector_net = bandit_policy()
+    assert vector_net.encoder.cnn is None and vector_net.gru.input_size == 1 + 3 + 1 + 1
+    with pytest.raises(ValueError, match="embedding_size must be >= 1"):
+        RecurrentNet(image_space(), 4, hidden_size=8, embedding_size=0)
+
+
+def test_value_statistics_update_keeps_predictions():
+    space = gym.make("MetaBandit-v0", **KWARGS).observation_space
+    torch.manual_seed(0)
+    value = ValueNet(space, hidden_size=8, embedding_size=0)
+    x = Observations(torch.rand(5, 4, 6), None)
+    before = value.values(x)
+    value.update_statistics(torch.tensor([10.0, 30.0, 50.0, 70.0]))
+    torch.testing.assert_close(value.values(x), before, rtol=1e-5, atol=1e-5)
+    assert value.target_mean.item() == pytest.approx(40.0)
+    assert value.target_std.item() == pytest.approx(np.std([10, 30, 50, 70]), rel=1e-5)

@@ -1,0 +1,175 @@
+"""TRPO pieces: conjugate gradient, Fisher-vector products, GAE, the policy step."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import meta_envs  # noqa: F401
+from agents.trpo_gru.config import TRPOConfig
+from agents.trpo_gru.policy import Observations, RecurrentNet
+from agents.trpo_gru.rollout import TrialCollector
+from agents.trpo_gru.trpo import (
+    FisherVectorProduct,
+    TrialData,
+    categorical_kl,
+    compute_gae,
+    conjugate_gradient,
+    flat_parameters,
+    masked_mean,
+    trpo_step,
+)
+
+BANDIT = {"num_arms": 3, "num_episodes": 6}
+
+
+def small_policy(dtype=torch.float64, seed=0) -> RecurrentNet:
+    space = gym.make("MetaBandit-v0", **BANDIT).observation_space
+    torch.manual_seed(seed)
+    # head_gain 1: a far-from-uniform policy, so the Fisher matrix is not nearly 0
+    return RecurrentNet(space, BANDIT["num_arms"], hidden_size=6, embedding_size=4, head_gain=1.0).to(dtype)
+
+
+def random_trials(dtype=torch.float64) -> TrialData:
+    """Five trials of different lengths (padding included) with RL²-shaped inputs."""
+    g = torch.Generator().manual_seed(1)
+    length, trials, k = BANDIT["num_episodes"], 5, BANDIT["num_arms"]
+    actions = torch.randint(0, k, (length, trials), generator=g)
+    prev = torch.nn.functional.one_hot(actions, k).to(dtype)
+    prev = torch.cat([torch.zeros(1, trials, k, dtype=dtype), prev[:-1]])
+    reward = torch.rand(length, trials, 1, generator=g, dtype=dtype).round()
+    vector = torch.cat([torch.ones(length, trials, 1, dtype=dtype), prev, reward, torch.ones_like(reward)], -1)
+    lengths = torch.tensor([6, 6, 4, 3, 5])
+    mask = (torch.arange(length)[:, None] < lengths[None, :]).to(dtype)
+    return TrialData(Observations(vector, None), actions, reward.squeeze(-1) * mask, mask)
+
+
+def exact_kl_hessian(policy: RecurrentNet, data: TrialData) -> torch.Tensor:
+    """The Hessian of the mean KL(old ‖ θ) at θ_old, built independently with torch.func."""
+    names = [n for n, _ in policy.named_parameters()]
+    shapes = [p.shape for p in policy.parameters()]
+    theta = flat_parameters(policy)
+    with torch.no_grad():
+        old = policy(data.observations)[0]
+
+    def kl_of(flat):
+        params, offset = {}, 0
+        for name, shape in zip(names, shapes):
+            n = int(np.prod(shape))
+            params[name] = flat[offset : offset + n].view(shape)
+            offset += n
+        logits = torch.func.functional_call(policy, params, (data.observations,))[0]
+        return masked_mean(categorical_kl(old, logits), data.mask)
+
+    return torch.autograd.functional.hessian(kl_of, theta, vectorize=True)
+
+
+def test_conjugate_gradient_solves_spd_system():
+    g = torch.Generator().manual_seed(0)
+    m = torch.randn(20, 20, generator=g, dtype=torch.float64)
+    a = m @ m.T + 0.5 * torch.eye(20, dtype=torch.float64)
+    b = torch.randn(20, generator=g, dtype=torch.float64)
+    solution = torch.linalg.solve(a, b)
+    x = conjugate_gradient(lambda v: a @ v, b, iterations=60, residual_tol=1e-26)
+    torch.testing.assert_close(x, solution, rtol=1e-9, atol=1e-9)
+    # each iteration lowers the error in the A-norm (CG minimises it over a growing space)
+    errors = []
+    for k in range(1, 15):
+        e = conjugate_gradient(lambda v: a @ v, b, iterations=k) - solution
+        errors.append(float(e @ a @ e))
+    assert all(later < earlier for earlier, later in zip(errors, errors[1:]))
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """A small float64 GRU policy, trials with padding, and the exact Hessian of the KL."""
+    policy, data = small_policy(), random_trials()
+    return policy, data, exact_kl_hessian(policy, data)
+
+
+@pytest.mark.parametrize("route", ["jacobian", "kl_grad_diff", "exact"])
+def test_fisher_vector_product_matches_exact_kl_hessian(route, reference):
+    policy, data, hessian = reference
+    fvp = FisherVectorProduct(policy, data, route, damping=0.0, fd_eps=1e-5)
+    g = torch.Generator().manual_seed(2)
+    for _ in range(3):
+        v = torch.randn(hessian.shape[0], generator=g, dtype=torch.float64)
+        torch.testing.assert_close(fvp(v), hessian @ v, rtol=1e-6, atol=1e-9)
+    # damping adds λv
+    v = torch.randn(hessian.shape[0], generator=g, dtype=torch.float64)
+    damped = FisherVectorProduct(policy, data, route, damping=0.1, fd_eps=1e-5)
+    torch.testing.assert_close(damped(v), hessian @ v + 0.1 * v, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("route", ["jacobian", "kl_grad_diff"])
+def test_float32_finite_difference_fvp_is_close_to_exact(route, reference):
+    """The routes the GPU runs, in float32 with the default step, against float64 exact."""
+    _, data, hessian = reference
+    policy32 = small_policy(torch.float32)
+    data32 = TrialData(
+        Observations(data.observations.vector.float(), None), data.actions, data.rewards.float(), data.mask.float()
+    )
+    fvp = FisherVectorProduct(policy32, data32, route, damping=0.0, fd_eps=TRPOConfig.fvp_fd_eps)
+    v = torch.randn(hessian.shape[0], generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    exact = hessian @ v
+    error = (fvp(v.float()).double() - exact).norm() / exact.norm()
+    assert error < 1e-3  # measured: ~4e-5 for both routes
+
+
+def test_unknown_fvp_route_is_an_error():
+    with pytest.raises(ValueError, match="unknown fvp route"):
+        FisherVectorProduct(small_policy(), random_trials(), "hessian", 0.0)
+
+
+def test_gae_runs_through_inner_episode_boundaries_and_stops_at_trial_end():
+    # one trial of 2 inner episodes of 2 steps each (the boundary is after step 1),
+    # beside a trial of 3 steps with one padding step
+    gamma, lam = 0.9, 0.5
+    rewards = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0], [0.0, 0.0]])
+    values = torch.tensor([[0.5, 0.2], [1.0, 0.3], [0.3, 0.4], [2.0, 9.0]])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
+    a = compute_gae(rewards, values, mask, gamma, lam)
+    # by hand, trial 0: δ_t = r_t + γ V_{t+1} - V_t, V_4 = 0 (trial over)
+    d = [1 + 0.9 * 1.0 - 0.5, 0 + 0.9 * 0.3 - 1.0, 2 + 0.9 * 2.0 - 0.3, 0 + 0.0 - 2.0]
+    gl = gamma * lam
+    expected0 = [
+        d[0] + gl * d[1] + gl**2 * d[2] + gl**3 * d[3],
+        d[1] + gl * d[2] + gl**2 * d[3],  # the inner episode ends here: the sum goes on
+        d[2] + gl * d[3],
+        d[3],
+    ]
+    # trial 1 ends at step 2: the padded value 9.0 must not leak in
+    e = [0 + 0.9 * 0.3 - 0.2, 1 + 0.9 * 0.4 - 0.3, 1 + 0.0 - 0.4]
+    expected1 = [e[0] + gl * e[1] + gl**2 * e[2], e[1] + gl * e[2], e[2], 0.0]
+    torch.testing.assert_close(a, torch.tensor([expected0, expected1]).T)
+
+
+def _batch(num_envs=24, seed=0):
+    policy = small_policy(torch.float32, seed)
+    collector = TrialCollector("MetaBandit-v0", BANDIT, num_envs, seed, torch.device("cpu"))
+    rollout = collector.collect(policy, num_envs * BANDIT["num_episodes"], torch.Generator().manual_seed(seed))
+    collector.close()
+    return policy, rollout.data
+
+
+def test_policy_step_stays_within_kl_bound_and_improves_surrogate():
+    policy, data = _batch()
+    advantages = torch.randn(data.actions.shape, generator=torch.Generator().manual_seed(4)) * data.mask
+    with torch.no_grad():
+        old_logits = policy(data.observations)[0]
+    config = TRPOConfig(max_kl=0.005, fvp_subsample=0.5)
+    stats = trpo_step(policy, data, advantages, config, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        measured = masked_mean(categorical_kl(old_logits, policy(data.observations)[0]), data.mask).item()
+    assert stats.accepted and stats.surrogate_gain > 0
+    assert 0 < measured <= config.max_kl
+    assert measured == pytest.approx(stats.kl, rel=1e-4)
+
+
+def test_policy_step_rolls_back_when_nothing_improves():
+    policy, data = _batch()
+    before = flat_parameters(policy)
+    # zero advantages: no step can improve the surrogate
+    stats = trpo_step(policy, data, torch.zeros_like(data.rewards), TRPOConfig(line_search_steps=3), torch.Generator())
+    assert not stats.accepted and stats.line_search_steps == 3
+    torch.testing.assert_close(flat_parameters(policy), before, rtol=0, atol=0)
