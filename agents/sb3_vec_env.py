@@ -22,7 +22,8 @@ SB3's step contract, and how it is met
   ``step_in_episode``, ``episode_done``, ...: arrays of shape ``(num_envs,)``) is
   :attr:`NativeVecEnv.last_info`; it is not copied into the per-sub-env dicts.
 * Seeding: the sub-envs of a native vector env share one generator, seeded with one int.
-  ``seed(s)`` (what SB3's ``set_random_seed`` calls) stores ``s`` for the next ``reset``;
+  ``seed(s)`` (what SB3's ``set_random_seed`` calls) stores ``s`` for the next ``reset``
+  (:attr:`NativeVecEnv.np_random_state` gets or restores the generator itself);
   ``set_options(dict)`` likewise passes native reset options (e.g. ``{"tasks": [...]}``).
 * ``get_attr`` returns the native vector env's attribute once per index (its attributes
   are shared by all its sub-envs), except ``task``: each sub-env's current task.
@@ -88,6 +89,16 @@ class NativeVecEnv(VecEnv):
             raise TypeError(f"seed must be an int or None, got {seed!r}")
         self._seed = int(seed)
         return [self._seed] * self.num_envs
+
+    @property
+    def np_random_state(self) -> dict:
+        """The state of the sub-envs' shared generator (saved in checkpoints)."""
+        return self._native.np_random.bit_generator.state
+
+    @np_random_state.setter
+    def np_random_state(self, state: dict) -> None:
+        self._seed = None  # a pending seed would overwrite the restored state at the next reset
+        self._native.np_random.bit_generator.state = state
 
     def set_options(self, options: dict[str, Any] | None = None) -> None:
         """Native reset options for the next :meth:`reset` (``"tasks"``, ``"reset_mask"``).

@@ -9,9 +9,10 @@ import meta_envs
 from agents.baselines.random_policy import RandomAgent
 from agents.evaluation import evaluate
 from agents.recurrent_ppo import RecurrentPPOAgent, RecurrentPPOConfig, build_model, learn, load_agent
-from agents.recurrent_ppo.config import max_trial_length
+from agents.recurrent_ppo.config import family_defaults, max_trial_length
 from agents.recurrent_ppo.policy import GRUWithCellState, RL2RecurrentPolicy
-from agents.recurrent_ppo.trainer import METRICS
+from agents.recurrent_ppo.trainer import METRICS, save_checkpoint
+from agents.run_folder import RunFolder, RunSpec
 
 TINY = {"hidden_size": 16, "mlp_depth": 0, "n_epochs": 2}
 
@@ -155,17 +156,25 @@ def test_same_seed_same_training():
 def test_save_load_round_trip_gives_identical_actions(policy, tmp_path):
     model, kwargs = tabular_model(policy)
     learn(model, 6, lambda row: None)
-    model.save(tmp_path / "model.zip")
-    loaded = load_agent(tmp_path / "model.zip")
+    folder = RunFolder(tmp_path, ".zip")
+    folder.checkpoints.mkdir()
+    save_checkpoint(model, folder.latest_checkpoint)
+    spec = RunSpec("recurrent_ppo", "MetaTabularMDP-v0", kwargs, 0, 3, "cpu", 6, None, {})
+    loaded = load_agent(folder, spec, torch.device("cpu"))
     assert isinstance(loaded.policy, RL2RecurrentPolicy) and loaded.policy.rnn == policy
     original = RecurrentPPOAgent(model.policy)
-    for agent in (original, loaded):
-        agent.reset(4, seed=9)
     observations, _ = trial_observations()
-    for observation in observations:
-        assert np.array_equal(original.act(observation), loaded.act(observation))
-    for a, b in zip(original.states, loaded.states):
-        assert torch.equal(a, b)
+
+    def actions(agent):
+        agent.reset(4, seed=9)
+        return np.stack([agent.act(observation) for observation in observations])
+
+    assert np.array_equal(actions(original), actions(loaded))
+    assert all(torch.equal(a, b) for a, b in zip(original.states, loaded.states))
+    learn(model, 6, lambda row: None)  # a different policy: the comparison above can fail
+    changed = RecurrentPPOAgent(model.policy)
+    actions(changed)
+    assert not torch.equal(changed.states[0], loaded.states[0])
 
 
 def test_pixel_observations_go_through_a_cnn():
@@ -196,8 +205,47 @@ def test_bad_hyperparameters_are_clear_errors(field, value, message):
         RecurrentPPOConfig(**{field: value})
 
 
+def test_family_defaults_fit_whole_trials_in_a_rollout():
+    assert family_defaults("MetaBandit-v0", {"num_episodes": 10})["n_steps"] == 40
+    assert family_defaults("MetaBandit-v0", {"num_episodes": 100})["n_steps"] == 100
+    assert family_defaults("MetaTabularMDP-v0", {"num_episodes": 25})["n_steps"] == 250
+    assert family_defaults("MetaMaze-v0", {})["n_steps"] == 500
+
+
 def test_trial_lengths():
     assert max_trial_length("MetaBandit-v0", {"num_episodes": 7}) == 7
     assert max_trial_length("MetaTabularMDP-v0", {}) == 100
     assert max_trial_length("MetaMaze-v0", {}) == 500
     assert max_trial_length("MetaMazeLarge-v0", {"num_episodes": 3}) == 3000
+
+
+def test_resume_continues_the_random_streams(tmp_path):
+    """RecurrentPPO.load reseeds every generator with the run's seed; the checkpoint puts the
+    streams back, so a resumed run does not replay the first tasks."""
+    from sb3_contrib import RecurrentPPO
+
+    from agents.recurrent_ppo.trainer import restore_random_state
+    from agents.sb3_vec_env import make_native_vec_env
+
+    model, kwargs = tabular_model(seed=2)
+    learn(model, 12, lambda row: None)
+    save_checkpoint(model, tmp_path / "c.zip")
+    env_state, torch_state = model.get_env().unwrapped.np_random_state, torch.get_rng_state()
+    loaded = RecurrentPPO.load(tmp_path / "c.zip", env=make_native_vec_env("MetaTabularMDP-v0", 3, **kwargs))
+    assert loaded.num_timesteps == 18 and not torch.equal(torch.get_rng_state(), torch_state)
+    restore_random_state(loaded)
+    assert loaded.get_env().unwrapped.np_random_state == env_state and torch.equal(torch.get_rng_state(), torch_state)
+    first_tasks = make_native_vec_env("MetaTabularMDP-v0", 3, seed=2, **kwargs)
+    first_tasks.reset()
+    loaded.get_env().reset()
+    assert loaded.get_env().get_attr("task") != first_tasks.get_attr("task")
+
+
+def test_short_run_on_two_arm_bandit_beats_random_by_ten_percent():
+    two_arms = {"num_arms": 2, "num_episodes": 10}
+    config = RecurrentPPOConfig(hidden_size=32, mlp_depth=0, learning_rate=1e-2, n_minibatches=4, n_steps=40)
+    model = build_model("MetaBandit-v0", two_arms, config, num_envs=64, seed=0, device="cpu")
+    learn(model, 20_000, lambda row: None)  # 8 iterations
+    learned = evaluate(RecurrentPPOAgent(model.policy), "MetaBandit-v0", two_arms, num_tasks=500, seed=0)
+    random = evaluate(RandomAgent(2), "MetaBandit-v0", two_arms, num_tasks=500, seed=0)
+    assert learned.mean >= 1.1 * random.mean, (learned.mean, random.mean)

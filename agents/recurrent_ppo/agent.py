@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+
+from agents.trpo_gru.rollout import sample_actions
 
 
 class RecurrentPPOAgent:
@@ -49,9 +50,4 @@ class RecurrentPPOAgent:
         episode_starts = torch.as_tensor(trial_start, dtype=torch.float32, device=self.policy.device)
         observation_tensor, _ = self.policy.obs_to_tensor(observation)
         distribution, self.states = self.policy.get_distribution(observation_tensor, self.states, episode_starts)
-        logits = distribution.distribution.logits
-        if self.greedy:
-            actions = logits.argmax(-1)
-        else:
-            actions = torch.multinomial(logits.softmax(-1), 1, generator=self.generator).squeeze(-1)
-        return actions.cpu().numpy()
+        return sample_actions(distribution.distribution.logits, self.generator, self.greedy).cpu().numpy()

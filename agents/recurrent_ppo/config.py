@@ -22,11 +22,11 @@ and trains on sequences cut from those rows: a sequence starts at an episode sta
   part starts from the *stored* state of the previous rollout: gradients are truncated
   at the boundary (truncated BPTT) and that state came from the policy before the update.
 
-Minibatches (``n_minibatches``) cut the flattened ``(num_envs x n_steps)`` rollout into
-contiguous chunks, starting at a random offset (sb3-contrib's ``RecurrentRolloutBuffer.get``);
-a trial crossing a chunk boundary is split the same way, with the stored state at the
-cut. ``n_minibatches=1`` (the defaults here) keeps every trial whole except the one
-at the random offset.
+Minibatches (``n_minibatches``) cut the rollout, flattened sub-env by sub-env, into
+contiguous chunks of ``n_steps x num_envs / n_minibatches`` steps, starting at a random
+offset (sb3-contrib's ``RecurrentRolloutBuffer.get``): the trials within a chunk are
+whole sequences, and the (at most ``n_minibatches``) trials crossing a chunk boundary
+are split the same way, with the stored state at the cut.
 """
 
 from __future__ import annotations
@@ -151,3 +151,30 @@ def max_trial_length(env_id: str, env_kwargs: dict[str, Any]) -> int:
     bandit, has one-step episodes)."""
     setting = env_setting(env_id, env_kwargs)
     return int(setting["num_episodes"]) * int(setting.get("horizon", 1))
+
+
+#: per family (env ID prefix): steps per sub-env per rollout that ``n_steps`` is rounded up
+#: from to whole trials, and the tuned hyperparameters (see :func:`family_defaults`)
+FAMILY_DEFAULTS: dict[str, tuple[int, dict[str, Any]]] = {
+    "MetaBandit": (40, {"learning_rate": 1e-3, "n_minibatches": 8}),
+    "MetaTabularMDP": (100, {"learning_rate": 1e-3, "n_minibatches": 8}),
+    "MetaMaze": (1, {"learning_rate": 1e-3, "n_minibatches": 8}),
+}
+
+
+def family_defaults(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Hyperparameters for ``env_id`` that differ from :class:`RecurrentPPOConfig`'s defaults.
+
+    ``n_steps`` is a whole number of the longest trials (:func:`max_trial_length`), at
+    least the family's rollout length per sub-env, so every rollout row holds whole
+    trials where trials have a fixed length (module docstring).
+
+    :param env_id: a registered meta_envs ID.
+    :param env_kwargs: the family's keyword arguments.
+    """
+    trial = max_trial_length(env_id, env_kwargs)
+    family = next((prefix for prefix in FAMILY_DEFAULTS if env_id.startswith(prefix)), None)
+    if family is None:
+        return {"n_steps": trial}
+    steps, tuned = FAMILY_DEFAULTS[family]
+    return {"n_steps": trial * -(-steps // trial), **tuned}

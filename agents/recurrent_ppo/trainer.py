@@ -4,12 +4,23 @@ One iteration is sb3-contrib's: collect ``n_steps`` steps from each of ``num_env
 sub-envs (:class:`agents.sb3_vec_env.NativeVecEnv`, batched numpy), then ``n_epochs``
 passes of clipped-PPO updates over recurrent sequences (see
 :mod:`agents.recurrent_ppo.config` for how sequences relate to trials). After every
-iteration :class:`IterationLog` reports the quantities of :data:`METRICS`.
+iteration :class:`IterationLog` reports the quantities of :data:`METRICS`
+(``progress.csv`` and TensorBoard through :class:`agents.run_folder.MetricLogger`).
+
+Checkpoints are SB3 model archives (``model.save``: a zip of the policy, its optimizer
+and the hyperparameters), ``checkpoints/latest.zip`` plus ``iter_NNNNNN.zip``
+snapshots; any of them loads with ``RecurrentPPO.load(path)``. A checkpoint also holds
+the random streams (Python's, NumPy's and torch's global generators, which SB3 samples
+actions and minibatches from, and the env's task generator), so a resumed run continues
+them instead of replaying the first tasks. SB3 does not save the sub-envs' trials or
+recurrent states: a resumed run starts new trials.
 """
 
 from __future__ import annotations
 
 import math
+import random
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +34,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from agents.recurrent_ppo.agent import RecurrentPPOAgent
 from agents.recurrent_ppo.config import RecurrentPPOConfig
 from agents.recurrent_ppo.policy import RL2RecurrentPolicy
+from agents.run_folder import MetricLogger, RunFolder, RunSpec, resolve_device
 from agents.sb3_vec_env import make_native_vec_env
 
 #: every logged quantity, in column order
@@ -91,12 +103,13 @@ class IterationLog(BaseCallback):
     ``on_rollout_start`` (or, for the last iteration, at :meth:`finish`).
 
     :param on_iteration: called with each row of metrics.
+    :param iteration: iterations done before (a resumed run's).
     """
 
-    def __init__(self, on_iteration: Callable[[dict[str, float]], None]) -> None:
+    def __init__(self, on_iteration: Callable[[dict[str, float]], None], iteration: int = 0) -> None:
         super().__init__()
         self.on_iteration = on_iteration
-        self.iteration = 0
+        self.iteration = iteration
         self._returns: list[float] = []
         self._pending: dict[str, float] | None = None
         self._start = self._rollout_end = 0.0
@@ -144,18 +157,94 @@ class IterationLog(BaseCallback):
         self.on_iteration(row)
 
 
-def learn(model: RecurrentPPO, timesteps: int, on_iteration: Callable[[dict[str, float]], None]) -> None:
+def learn(
+    model: RecurrentPPO, timesteps: int, on_iteration: Callable[[dict[str, float]], None], iteration: int = 0
+) -> None:
     """Train ``model`` for at least ``timesteps`` more env steps (whole iterations).
 
-    :param model: a RecurrentPPO model (new or loaded with an env).
+    :param model: a RecurrentPPO model (new, or loaded with an env).
     :param timesteps: env steps to add; training stops after the iteration that reaches them.
     :param on_iteration: called with the :data:`METRICS` of each iteration, after its update.
+    :param iteration: iterations done before (numbers the rows of a resumed run).
     """
-    log = IterationLog(on_iteration)
+    log = IterationLog(on_iteration, iteration)
     model.learn(timesteps, callback=log, log_interval=None, reset_num_timesteps=False)
     log.finish()
 
 
-def load_agent(path: str | Path, device: torch.device | str = "cpu", greedy: bool = False) -> RecurrentPPOAgent:
-    """The policy of a saved RecurrentPPO model (``model.save(path)``) as an agent."""
-    return RecurrentPPOAgent(RecurrentPPO.load(path, device=device).policy, greedy)
+def save_checkpoint(model: RecurrentPPO, path: str | Path) -> None:
+    """``model.save(path)`` with the random streams (module docstring)."""
+    model.random_state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(model.device) if model.device.type == "cuda" else None,
+        "env": model.get_env().unwrapped.np_random_state,
+    }
+    model.save(path)
+
+
+def restore_random_state(model: RecurrentPPO) -> None:
+    """Put back the random streams a loaded checkpoint holds (``RecurrentPPO.load`` reseeds them)."""
+    state = model.random_state
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and model.device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], model.device)
+    model.get_env().unwrapped.np_random_state = state["env"]
+
+
+def train(
+    folder: RunFolder,
+    spec: RunSpec,
+    progress: Callable[[dict[str, float]], None],
+    resume: bool = False,
+    checkpoint_every: int = 25,
+) -> RecurrentPPOAgent:
+    """Train (or continue) the run in ``folder`` until its budget is spent.
+
+    :param folder: the run folder (created, with ``config.json``).
+    :param spec: the run.
+    :param progress: called with the metrics after every iteration.
+    :param resume: continue from ``checkpoints/latest.zip``.
+    :param checkpoint_every: also keep a snapshot every this many iterations.
+    :return: the final policy as an agent.
+    """
+    device = resolve_device(spec.device)
+    config = RecurrentPPOConfig(**spec.hyperparameters)
+    if resume:
+        venv = make_native_vec_env(spec.env_id, spec.num_envs, **spec.env_kwargs)
+        model = RecurrentPPO.load(folder.latest_checkpoint, env=venv, device=device)
+        restore_random_state(model)
+    else:
+        model = build_model(spec.env_id, spec.env_kwargs, config, spec.num_envs, spec.seed, device)
+    rollout = config.n_steps * spec.num_envs
+    iteration = model.num_timesteps // rollout
+    if spec.iterations is not None:
+        remaining = (spec.iterations - iteration) * rollout
+    else:
+        remaining = spec.timesteps - model.num_timesteps
+    logger = MetricLogger(folder, iteration, model.num_timesteps)
+
+    def on_iteration(metrics: dict[str, float]) -> None:
+        logger.log(metrics)
+        progress(metrics)
+        done = metrics["iteration"]
+        if spec.done(done, metrics["env_steps"]) or done % checkpoint_every == 0:
+            save_checkpoint(model, folder.latest_checkpoint)
+            if done % checkpoint_every == 0:
+                shutil.copyfile(folder.latest_checkpoint, folder.snapshot(done))
+
+    try:
+        if remaining > 0:
+            learn(model, remaining, on_iteration, iteration)
+    finally:
+        logger.close()
+        model.get_env().close()
+    return RecurrentPPOAgent(model.policy)
+
+
+def load_agent(folder: RunFolder, spec: RunSpec, device: torch.device, greedy: bool = False) -> RecurrentPPOAgent:
+    """The policy of ``folder``'s latest checkpoint as an agent."""
+    return RecurrentPPOAgent(RecurrentPPO.load(folder.latest_checkpoint, device=device).policy, greedy)
