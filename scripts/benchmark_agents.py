@@ -15,7 +15,8 @@ Measured in one run, on the same env (MetaBandit-v0, k=5 arms, n=100 pulls per t
   ``--algo recurrent_ppo`` trains (:class:`agents.recurrent_ppo.RL2RecurrentPolicy`, LSTM,
   the same sizes; whole sequences per RNN call).
 
-It prints a table and the ratios trpo_gru / recurrent_ppo and recurrent_ppo_native,
+It prints a table (whole iterations, and the rollouts alone: acting and env steps
+without the update) and the ratios trpo_gru / recurrent_ppo and recurrent_ppo_native,
 recurrent_ppo_rl2 / recurrent_ppo per device.
 
     python scripts/benchmark_agents.py                    # CPU (+ CUDA when available)
@@ -40,24 +41,26 @@ ENV_ID = "MetaBandit-v0"
 ENV_KWARGS = {"num_arms": 5, "num_episodes": 100}
 
 
-def bench_trpo_gru(device: torch.device, iterations: int, steps_per_iteration: int) -> float:
-    """Env steps per second of ``iterations`` full TRPO-GRU iterations (after a warm-up one)."""
+def bench_trpo_gru(device: torch.device, iterations: int, steps_per_iteration: int) -> tuple[float, float]:
+    """Env steps per second of ``iterations`` full TRPO-GRU iterations (after a warm-up one),
+    and of their rollouts alone."""
     trial_length = ENV_KWARGS["num_episodes"]
     config = TRPOConfig(steps_per_iteration=steps_per_iteration)
     trainer = TRPOTrainer(ENV_ID, ENV_KWARGS, config, steps_per_iteration // trial_length, 0, device)
     trainer.train_iteration()
-    steps, start = trainer.env_steps, time.perf_counter()
+    steps, start, rollout_s = trainer.env_steps, time.perf_counter(), 0.0
     for _ in range(iterations):
-        trainer.train_iteration()
+        rollout_s += trainer.train_iteration()["rollout_s"]
     elapsed = time.perf_counter() - start
     trainer.close()
-    return (trainer.env_steps - steps) / elapsed
+    return (trainer.env_steps - steps) / elapsed, (trainer.env_steps - steps) / rollout_s
 
 
 def bench_recurrent_ppo(
     device: torch.device, rollouts: int, num_envs: int, n_steps: int, native: bool = False, rl2_policy: bool = False
-) -> float:
-    """Env steps per second of RecurrentPPO's ``learn`` over ``rollouts`` rollouts + updates.
+) -> tuple[float, float]:
+    """Env steps per second of RecurrentPPO's ``learn`` over ``rollouts`` rollouts + updates,
+    and of the rollouts alone.
 
     :param native: step the native vector env through :class:`agents.sb3_vec_env.NativeVecEnv`
         instead of SB3's ``DummyVecEnv`` of single envs.
@@ -65,6 +68,7 @@ def bench_recurrent_ppo(
         sb3-contrib's ``MultiInputLstmPolicy``.
     """
     from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from agents.recurrent_ppo import RL2RecurrentPolicy
@@ -77,12 +81,25 @@ def bench_recurrent_ppo(
     batch = num_envs * n_steps
     policy = RL2RecurrentPolicy if rl2_policy else "MultiInputLstmPolicy"
     model = RecurrentPPO(policy, venv, n_steps=n_steps, batch_size=batch, seed=0, device=device)
+    class RolloutTimer(BaseCallback):
+        seconds = 0.0
+
+        def _on_rollout_start(self) -> None:
+            self.start = time.perf_counter()
+
+        def _on_rollout_end(self) -> None:
+            self.seconds += time.perf_counter() - self.start
+
+        def _on_step(self) -> bool:
+            return True
+
     model.learn(batch)  # warm-up rollout + update
+    timer = RolloutTimer()
     start = time.perf_counter()
-    model.learn(rollouts * batch, reset_num_timesteps=False)
+    model.learn(rollouts * batch, callback=timer, reset_num_timesteps=False)
     elapsed = time.perf_counter() - start
     venv.close()
-    return rollouts * batch / elapsed
+    return rollouts * batch / elapsed, rollouts * batch / timer.seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     rows = []
     print(f"{ENV_ID} {ENV_KWARGS}, torch threads {args.threads}")
-    print(f"{'algo':<16} {'device':<8} {'steps/s':>12}")
+    print(f"{'algo':<22} {'device':<8} {'steps/s':>12} {'rollout steps/s':>16}")
     for name in args.devices.split(","):
         device = torch.device(name)
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -115,12 +132,13 @@ def main(argv: list[str] | None = None) -> int:
                 device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps, native=True, rl2_policy=True
             ),
         }
-        for algo, steps_per_s in measured.items():
+        for algo, (steps_per_s, rollout_steps_per_s) in measured.items():
             rows.append({"algo": algo, "device": name, "env_id": ENV_ID, "env_kwargs": ENV_KWARGS,
-                         "steps_per_s": steps_per_s})
-            print(f"{algo:<16} {name:<8} {steps_per_s:>12,.0f}", flush=True)
+                         "steps_per_s": steps_per_s, "rollout_steps_per_s": rollout_steps_per_s})
+            print(f"{algo:<22} {name:<8} {steps_per_s:>12,.0f} {rollout_steps_per_s:>16,.0f}", flush=True)
         for algo in ("trpo_gru", "recurrent_ppo_native", "recurrent_ppo_rl2"):
-            print(f"ratio {algo} / recurrent_ppo on {name}: {measured[algo] / measured['recurrent_ppo']:.1f}x")
+            ratios = [measured[algo][i] / measured["recurrent_ppo"][i] for i in (0, 1)]
+            print(f"ratio {algo} / recurrent_ppo on {name}: {ratios[0]:.1f}x (rollouts {ratios[1]:.1f}x)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows}, f, indent=1)

@@ -208,7 +208,8 @@ def test_bad_hyperparameters_are_clear_errors(field, value, message):
 def test_family_defaults_fit_whole_trials_in_a_rollout():
     assert family_defaults("MetaBandit-v0", {"num_episodes": 10})["n_steps"] == 40
     assert family_defaults("MetaBandit-v0", {"num_episodes": 100})["n_steps"] == 100
-    assert family_defaults("MetaTabularMDP-v0", {"num_episodes": 25})["n_steps"] == 250
+    assert family_defaults("MetaTabularMDP-v0", {})["n_steps"] == 400
+    assert family_defaults("MetaTabularMDP-v0", {"num_episodes": 25})["n_steps"] == 500
     assert family_defaults("MetaMaze-v0", {})["n_steps"] == 500
 
 

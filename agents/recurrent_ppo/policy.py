@@ -18,7 +18,9 @@ patching of the library) and changes two things:
   training always took the slow loop. Episode starts can only be the *first* step of a
   sequence there (and the only step during rollouts), so masking the state once and
   running the RNN over the whole sequence in one call computes the same thing; the
-  library's loop is kept for any input with a start later in a sequence.
+  library's loop is kept for any input with a start later in a sequence. Whole
+  iterations run about 1.6x faster (``scripts/benchmark_agents.py``, LSTM 256, 64 envs x
+  128 steps, 2-core CPU: 2,478 against 1,525 env steps/s with sb3-contrib's policy).
 
 Episode starts are trial starts: one trial is one Gymnasium episode, so the state is
 carried across the inner episodes of a trial (``prev_done`` tells the policy where they

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 
 from agents.recurrent_ppo.agent import RecurrentPPOAgent
 from agents.recurrent_ppo.config import RecurrentPPOConfig
@@ -168,6 +169,9 @@ def learn(
     :param iteration: iterations done before (numbers the rows of a resumed run).
     """
     log = IterationLog(on_iteration, iteration)
+    # A logger without outputs: IterationLog reads the update's values from it, and SB3's
+    # default one would make an empty folder in the temp dir on every learn().
+    model.set_logger(Logger(folder=None, output_formats=[]))
     model.learn(timesteps, callback=log, log_interval=None, reset_num_timesteps=False)
     log.finish()
 
