@@ -113,10 +113,12 @@ class NativeVecEnv(VecEnv):
         self._reset_options = dict(options or {})
 
     def reset(self) -> VecEnvObs:
-        """Start new trials everywhere; seed and options given before apply once."""
+        """Start new trials (in every sub-env, or those of a ``reset_mask`` option); the seed
+        and options given before apply once."""
         observation, info = self.venv.reset(seed=self._seed, options=self._reset_options or None)
+        mask = self._reset_options.get("reset_mask")
+        self._trial_lengths[slice(None) if mask is None else np.asarray(mask)] = 0
         self._seed, self._reset_options = None, {}
-        self._trial_lengths[:] = 0
         self.last_info = info
         self.reset_infos = [
             {key: value[i] for key, value in info.items() if not key.startswith("_")} for i in range(self.num_envs)

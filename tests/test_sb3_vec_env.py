@@ -124,6 +124,14 @@ def test_seeding_and_options():
     a.set_options({"tasks": tasks})
     a.reset()
     assert a.get_attr("task") == tasks and a.get_attr("task", indices=[2]) == tasks[2:]
+    # a partial reset restarts only the masked trials (and their lengths)
+    a.step(actions)
+    a.set_options({"reset_mask": np.array([False, True, False])})
+    a.reset()
+    assert a.get_attr("task")[0] == tasks[0] and a.get_attr("task")[1] != tasks[1]
+    for _ in range(9):
+        _, _, dones, infos = a.step(actions)
+    assert dones.tolist() == [True, False, True] and infos[0]["episode"]["l"] == 10
 
 
 def test_attribute_and_method_access():

@@ -1,19 +1,21 @@
 """Hyperparameters of RL² with sb3-contrib's RecurrentPPO, and the per-family values that learn.
 
 The dataclass defaults are sb3-contrib's ``RecurrentPPO`` defaults except where a field
-says otherwise; :func:`family_defaults` then sets, per env, the rollout length (one whole
-trial, see below) and the values found by the tuning runs recorded in :data:`TUNING`.
+says otherwise; :func:`family_defaults` then sets, per env, the rollout length (whole
+trials, see below) and the values found by tuning runs (listed, with their numbers, in
+its docstring).
 
 Rollouts, trials and truncated backprop
 ---------------------------------------
 RecurrentPPO collects ``n_steps`` steps from each of ``num_envs`` sub-envs per iteration
 and trains on sequences cut from those rows: a sequence starts at an episode start (a
 *trial* start: one trial is one Gymnasium episode) or at the row's first step.
-:func:`family_defaults` sets ``n_steps`` to the longest trial, ``num_episodes x horizon``:
+:func:`family_defaults` sets ``n_steps`` to a whole number of the longest trials
+(``num_episodes x horizon``):
 
 * fixed-length trials (bandits, tabular MDPs): every sub-env starts a trial at reset and
-  all trials have that length, so each rollout row is exactly one whole trial and
-  backpropagation through time runs over the whole trial;
+  all trials have that length, so each rollout row is a run of whole trials, each one a
+  training sequence: backpropagation through time runs over the whole trial;
 * trials shorter than ``n_steps`` (a maze trial ends when the last episode reaches the
   goal) or ``n_steps`` set below the trial length: a trial then runs over a rollout
   boundary. sb3-contrib carries the recurrent state across it (``collect_rollouts``
