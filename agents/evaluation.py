@@ -15,13 +15,17 @@ Results files (every one in the project) use this layout::
 
     {"env_id": str, "env_kwargs": dict, "num_tasks": int, "seed": int,
      "results": {NAME: {"mean": float, "ci95": float, "per_episode": [float, ...]}}}
+
+A family with statistics of its own (:data:`FAMILY_METRICS`: the maze's success rates and
+episode lengths, :mod:`agents.maze_metrics`) adds them to each result as
+``"metrics": {name: value}``; the rest of the layout is the same for every family.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -29,7 +33,14 @@ import gymnasium as gym
 import numpy as np
 
 import meta_envs
+from agents.maze_metrics import MAZE_ENV_IDS, maze_metrics
 from meta_envs.validation import check_int
+
+#: env ID -> ``metrics(env_id, env_kwargs, episode_lengths, final_rewards) -> dict``: the
+#: family's own statistics of an evaluation, stored in :attr:`EvaluationResult.metrics`
+FAMILY_METRICS: dict[str, Callable[[str, Mapping[str, Any], np.ndarray, np.ndarray], dict[str, Any]]] = {
+    env_id: maze_metrics for env_id in MAZE_ENV_IDS
+}
 
 
 @runtime_checkable
@@ -38,6 +49,10 @@ class Agent(Protocol):
 
     The RL² observation already carries the previous action, reward and done flag, so
     an agent learns from what :meth:`act` sees; it needs no separate update call.
+
+    A reference agent that is *meant* to know the tasks (the maze's map-knowing oracle,
+    a ceiling; never a learner) also defines ``set_tasks(tasks)``: :func:`evaluate`
+    calls it right after :meth:`reset` with the task of each sub-env's trial.
     """
 
     def reset(self, num_envs: int, seed: int) -> None:
@@ -53,10 +68,16 @@ class EvaluationResult:
 
     :param trial_returns: total reward of each task's trial, in task order.
     :param episode_returns: ``(num_tasks, num_episodes)`` return of each inner episode.
+    :param episode_lengths: ``(num_tasks, num_episodes)`` steps of each inner episode.
+    :param final_rewards: ``(num_tasks, num_episodes)`` reward of each inner episode's last step.
+    :param metrics: the family's own statistics (:data:`FAMILY_METRICS`), name -> value.
     """
 
     trial_returns: np.ndarray
     episode_returns: np.ndarray
+    episode_lengths: np.ndarray | None = None
+    final_rewards: np.ndarray | None = None
+    metrics: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def mean(self) -> float:
@@ -75,8 +96,11 @@ class EvaluationResult:
         return self.episode_returns.mean(axis=0).tolist()
 
     def summary(self) -> dict[str, Any]:
-        """``{"mean", "ci95", "per_episode"}`` as in the results layout."""
-        return {"mean": self.mean, "ci95": self.ci95, "per_episode": self.per_episode}
+        """``{"mean", "ci95", "per_episode"[, "metrics"]}`` as in the results layout."""
+        summary = {"mean": self.mean, "ci95": self.ci95, "per_episode": self.per_episode}
+        if self.metrics:
+            summary["metrics"] = dict(self.metrics)
+        return summary
 
 
 def evaluate(
@@ -95,7 +119,8 @@ def evaluate(
     :param num_tasks: size of the held-out task set.
     :param seed: seed of the held-out task set (and of the env's reward noise).
     :param batch_size: trials run at once through the native vector env.
-    :return: the per-task trial returns and per-episode returns.
+    :return: the per-task trial returns, per-episode returns and lengths, and the
+        family's statistics.
     """
     env_kwargs = dict(env_kwargs or {})
     check_int("num_tasks", num_tasks, 1)
@@ -109,19 +134,41 @@ def evaluate(
     for b, start in enumerate(range(0, num_tasks, batch_size)):
         chunk = tasks[start : start + batch_size]
         chunks.append(_run_trials(agent, env_id, env_kwargs, chunk, int(batch_seeds[b])))
-    episode_returns = np.concatenate(chunks)
-    return EvaluationResult(episode_returns.sum(axis=1), episode_returns)
+    episode_returns, episode_lengths, final_rewards = (np.concatenate(part) for part in zip(*chunks))
+    metrics = FAMILY_METRICS.get(env_id)
+    return EvaluationResult(
+        episode_returns.sum(axis=1),
+        episode_returns,
+        episode_lengths,
+        final_rewards,
+        {} if metrics is None else metrics(env_id, env_kwargs, episode_lengths, final_rewards),
+    )
 
 
-def _run_trials(agent: Agent, env_id: str, env_kwargs: dict, tasks: list, seed: int) -> np.ndarray:
-    """One trial per task, all at once; returns ``(len(tasks), num_episodes)`` episode returns."""
+def _run_trials(
+    agent: Agent, env_id: str, env_kwargs: dict, tasks: list, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One trial per task, all at once.
+
+    :return: ``(returns, lengths, final_rewards)`` of every inner episode, each of shape
+        ``(len(tasks), num_episodes)``.
+    """
     envs = gym.make_vec(env_id, num_envs=len(tasks), vectorization_mode="vector_entry_point", **env_kwargs)
-    observation, _ = envs.reset(seed=seed, options={"tasks": tasks})
+    observation, info = envs.reset(seed=seed, options={"tasks": tasks})
     agent.reset(len(tasks), seed)
-    returns = np.zeros((len(tasks), envs.unwrapped.num_episodes))
+    set_tasks = getattr(agent, "set_tasks", None)
+    if set_tasks is not None:
+        set_tasks(tasks)
+    shape = (len(tasks), envs.unwrapped.num_episodes)
+    returns, lengths, final_rewards = np.zeros(shape), np.zeros(shape, np.int64), np.zeros(shape)
     finished = np.zeros(len(tasks), bool)
     while not finished.all():
-        observation, _, terminated, _, info = envs.step(agent.act(observation))
+        # the episode each running trial's next action belongs to
+        running = np.flatnonzero(~finished)
+        episode = info["episode_index"][running]
+        observation, rewards, terminated, _, info = envs.step(agent.act(observation))
+        lengths[running, episode] += 1
+        final_rewards[running, episode] = rewards[running]
         # NEXT_STEP autoreset: a finished sub-env starts another trial next step; its
         # first trial is the one scored, later ones are ignored.
         newly = terminated & ~finished
@@ -129,7 +176,7 @@ def _run_trials(agent: Agent, env_id: str, env_kwargs: dict, tasks: list, seed: 
             returns[newly] = info["episode_returns"][newly]
             finished |= newly
     envs.close()
-    return returns
+    return returns, lengths, final_rewards
 
 
 def results_document(
@@ -158,8 +205,22 @@ def format_table(document: Mapping[str, Any]) -> str:
     """A plain-text table of a results document: name, mean, CI, first and last episode."""
     lines = [f"{document['env_id']} {document['env_kwargs']}  ({document['num_tasks']} tasks, seed {document['seed']})"]
     lines.append(f"{'agent':<18} {'mean':>10} {'ci95':>8} {'episode 1':>10} {'last episode':>13}")
-    for name, r in sorted(document["results"].items(), key=lambda kv: -kv[1]["mean"]):
+    ranked = sorted(document["results"].items(), key=lambda kv: -kv[1]["mean"])
+    for name, r in ranked:
         lines.append(
             f"{name:<18} {r['mean']:>10.3f} {r['ci95']:>8.3f} {r['per_episode'][0]:>10.3f} {r['per_episode'][-1]:>13.3f}"
         )
+    with_metrics = [(name, r["metrics"]) for name, r in ranked if r.get("metrics")]
+    if with_metrics:
+        lines.append("metrics (lists: one value per episode index):")
+        for name, metrics in with_metrics:
+            values = "  ".join(f"{key} {_format_value(value)}" for key, value in metrics.items())
+            lines.append(f"{name:<18} {values}")
     return "\n".join(lines)
+
+
+def _format_value(value: Any) -> str:
+    """A metric for the table: numbers to 3 decimals, lists space-separated, None as '-'."""
+    if isinstance(value, list):
+        return " ".join(_format_value(item) for item in value)
+    return "-" if value is None else f"{value:.3f}"

@@ -92,6 +92,7 @@ class BanditDynamics(TaskDynamics):
     """
 
     task_type = BanditTask
+    reward_bounds = (0.0, 1.0)
 
     def __init__(self, num_envs: int, num_arms: int) -> None:
         super().__init__(num_envs)

@@ -31,7 +31,8 @@ After ``reset`` and every ``step``, ``info`` says where the agent now is in the 
 ``episode_index`` (inner episodes completed so far, i.e. the index of the episode the
 next action belongs to; equals ``num_episodes`` when the trial is over),
 ``step_in_episode`` (steps already taken in that episode) and ``episode_done`` (the
-last step ended an inner episode, same as ``prev_done``). When the trial ends,
+last step ended an inner episode, same as ``prev_done``), plus any facts the family
+reports about the task (:meth:`TaskDynamics.task_info`). When the trial ends,
 ``episode_returns`` holds the return of each inner episode (length ``num_episodes``).
 
 Randomness
@@ -52,6 +53,7 @@ families whose dynamics are deterministic given the task agree exactly.
 from __future__ import annotations
 
 import abc
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,16 +69,25 @@ from meta_envs.validation import check_action, check_actions, check_int
 OBSERVATION_KEYS = ("obs", "prev_action", "prev_reward", "prev_done")
 
 
-def rl2_observation_space(state_space: spaces.Box, num_actions: int) -> spaces.Dict:
-    """The RL² observation space of one environment (see the module docstring)."""
+def rl2_observation_space(
+    state_space: spaces.Space,
+    num_actions: int,
+    reward_bounds: tuple[float, float] = (-np.inf, np.inf),
+) -> spaces.Dict:
+    """The RL² observation space of one environment (see the module docstring).
+
+    :param state_space: the family's state space (the ``obs`` entry).
+    :param num_actions: size of the discrete action space.
+    :param reward_bounds: smallest and largest reward of one step (``prev_reward``'s bounds).
+    """
+    # An OrderedDict keeps this key order on every Gymnasium 1.x (a plain dict is sorted).
     return spaces.Dict(
-        {
-            "obs": state_space,
-            "prev_action": spaces.Box(0.0, 1.0, (num_actions,), np.float32),
-            "prev_reward": spaces.Box(-np.inf, np.inf, (1,), np.float32),
-            "prev_done": spaces.Box(0.0, 1.0, (1,), np.float32),
-        },
-        sort_keys=False,
+        OrderedDict(
+            obs=state_space,
+            prev_action=spaces.Box(0.0, 1.0, (num_actions,), np.float32),
+            prev_reward=spaces.Box(*reward_bounds, (1,), np.float32),
+            prev_done=spaces.Box(0.0, 1.0, (1,), np.float32),
+        )
     )
 
 
@@ -114,6 +125,8 @@ class TaskDynamics(abc.ABC):
     num_actions: int
     #: the observation space of one sub-env's state (``obs`` in the RL² observation)
     state_space: spaces.Space
+    #: the smallest and largest reward of one step (bounds of ``prev_reward``)
+    reward_bounds: tuple[float, float] = (-np.inf, np.inf)
 
     def __init__(self, num_envs: int) -> None:
         self.num_envs = check_int("num_envs", num_envs, 1)
@@ -147,6 +160,13 @@ class TaskDynamics(abc.ABC):
     @abc.abstractmethod
     def state_obs(self) -> np.ndarray:
         """A fresh array ``(num_envs, *state_space.shape)`` with every sub-env's current state."""
+
+    def task_info(self) -> dict[str, np.ndarray]:
+        """Facts about each sub-env's current task that ``info`` reports at every step.
+
+        :return: name -> array of shape ``(num_envs,)`` (owned by the dynamics; callers copy).
+        """
+        return {}
 
     def check_task(self, task: Any) -> ArrayTask:
         """Raise a clear error unless ``task`` is a task this env can run."""
@@ -267,7 +287,9 @@ class RL2Env(gym.Env):
         self.render_mode = render_mode
         self._trial = TrialBatch(dynamics, num_episodes)
         self.num_episodes = self._trial.num_episodes
-        self.observation_space = rl2_observation_space(dynamics.state_space, dynamics.num_actions)
+        self.observation_space = rl2_observation_space(
+            dynamics.state_space, dynamics.num_actions, dynamics.reward_bounds
+        )
         self.action_space = spaces.Discrete(dynamics.num_actions)
         self._ids = np.zeros(1, np.int64)
         self._needs_reset = True
@@ -319,11 +341,14 @@ class RL2Env(gym.Env):
         return {key: value[0] for key, value in self._trial.observation().items()}
 
     def _info(self) -> dict[str, Any]:
-        return {
+        info = {
             "episode_index": int(self._trial.episode_index[0]),
             "step_in_episode": int(self._trial.step_in_episode[0]),
             "episode_done": bool(self._trial.prev_done[0]),
         }
+        for name, values in self._trial.dynamics.task_info().items():
+            info[name] = values[0].item()
+        return info
 
     def render(self) -> str | None:
         """``"ansi"``: a text summary of the trial so far (see the family's ``render_text``)."""
@@ -388,7 +413,7 @@ class RL2VectorEnv(VectorEnv):
         self._trial = TrialBatch(dynamics, num_episodes)
         self.num_episodes = self._trial.num_episodes
         self.single_observation_space = rl2_observation_space(
-            dynamics.state_space, dynamics.num_actions
+            dynamics.state_space, dynamics.num_actions, dynamics.reward_bounds
         )
         self.single_action_space = spaces.Discrete(dynamics.num_actions)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -495,11 +520,11 @@ class RL2VectorEnv(VectorEnv):
 
     def _position_info(self) -> dict[str, np.ndarray]:
         trial = self._trial
-        return {
+        info = {
             "episode_index": trial.episode_index.copy(),
-            "_episode_index": self._all_valid,
             "step_in_episode": trial.step_in_episode.copy(),
-            "_step_in_episode": self._all_valid,
             "episode_done": trial.prev_done.copy(),
-            "_episode_done": self._all_valid,
         }
+        info.update((name, values.copy()) for name, values in trial.dynamics.task_info().items())
+        info.update([("_" + name, self._all_valid) for name in list(info)])
+        return info

@@ -1,0 +1,89 @@
+"""Which classic baselines exist for which env, under the result names of the results files.
+
+Each family registers, under its env ID, the ordered result names of its baselines, one
+constructor ``make(name, env_kwargs) -> agent`` that builds a baseline for a setting
+(with that setting's tuned hyperparameters) and, optionally, the exact optimal expected
+trial return of a setting where it can be computed. A family's baselines become
+available to ``scripts/baselines.py`` and ``scripts/reproduce.py`` by adding one entry to
+:data:`FAMILIES`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from agents.baselines import BaselineUnavailable
+from agents.baselines.bandit_registry import BANDIT_BASELINES, bandit_ceiling, make_bandit_baseline
+from agents.baselines.maze import MAZE_BASELINES, maze_baseline_maker
+from agents.baselines.tabular_mdp_hyperparameters import MDP_BASELINES, make_mdp_baseline
+from agents.evaluation import Agent
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyBaselines:
+    """The baselines of one env family.
+
+    :param names: result names, in the order tables list them.
+    :param make: ``make(name, env_kwargs)`` builds one baseline for a setting; it raises
+        :class:`BaselineUnavailable` where that baseline does not apply.
+    :param ceiling: ``ceiling(env_kwargs)``: the best expected trial return any agent can
+        get in a setting (``None`` where it is not computable); ``None`` for none at all.
+    """
+
+    names: tuple[str, ...]
+    make: Callable[[str, Mapping[str, Any]], Agent]
+    ceiling: Callable[[Mapping[str, Any]], float | None] | None = None
+
+
+#: env ID -> its family's baselines
+FAMILIES: dict[str, FamilyBaselines] = {
+    "MetaBandit-v0": FamilyBaselines(tuple(BANDIT_BASELINES), make_bandit_baseline, bandit_ceiling),
+    "MetaTabularMDP-v0": FamilyBaselines(tuple(MDP_BASELINES), make_mdp_baseline),
+    "MetaMaze-v0": FamilyBaselines(MAZE_BASELINES, maze_baseline_maker("MetaMaze-v0")),
+    "MetaMazeLarge-v0": FamilyBaselines(MAZE_BASELINES, maze_baseline_maker("MetaMazeLarge-v0")),
+}
+
+
+def family_baselines(env_id: str) -> FamilyBaselines:
+    """The baselines registered for ``env_id``; a clear error if there are none."""
+    if env_id not in FAMILIES:
+        raise ValueError(f"no classic baselines are registered for {env_id!r}; they exist for {sorted(FAMILIES)}")
+    return FAMILIES[env_id]
+
+
+def make_baselines(
+    env_id: str, env_kwargs: Mapping[str, Any], names: Sequence[str] | None = None
+) -> tuple[dict[str, Agent], dict[str, str]]:
+    """Build the baselines of a setting.
+
+    :param env_id: a registered meta_envs ID with baselines.
+    :param env_kwargs: the env's kwargs.
+    :param names: which result names (default: all of the family's).
+    :return: ``(agents, unavailable)``: result name -> agent, and result name -> why it
+        does not apply to this setting.
+    """
+    family = family_baselines(env_id)
+    names = family.names if names is None else tuple(names)
+    unknown = [name for name in names if name not in family.names]
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {unknown} for {env_id}; known: {list(family.names)}")
+    agents, unavailable = {}, {}
+    for name in names:
+        try:
+            agents[name] = family.make(name, env_kwargs)
+        except BaselineUnavailable as reason:
+            unavailable[name] = str(reason)
+    return agents, unavailable
+
+
+def exact_ceiling(env_id: str, env_kwargs: Mapping[str, Any]) -> float | None:
+    """The best expected trial return any agent can get in a setting, where it is known exactly.
+
+    :return: ``None`` when the env has no registered family, no ceiling, or an intractable one.
+    """
+    family = FAMILIES.get(env_id)
+    if family is None or family.ceiling is None:
+        return None
+    return family.ceiling(env_kwargs)
