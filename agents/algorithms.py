@@ -15,6 +15,8 @@ from typing import Any
 import torch
 
 from agents.evaluation import Agent
+from agents.recurrent_ppo import trainer as recurrent_ppo_trainer
+from agents.recurrent_ppo.config import RecurrentPPOConfig, family_defaults
 from agents.run_folder import RunFolder, RunSpec
 from agents.trpo_gru import trainer as trpo_gru_trainer
 from agents.trpo_gru.config import TRPOConfig, paper_defaults
@@ -37,6 +39,7 @@ class Algorithm:
         of ``spec`` is spent, writes checkpoints, calls ``progress(metrics)`` per
         iteration, returns the trained agent.
     :param load_agent: ``(folder, spec, device) -> agent`` from the latest checkpoint.
+    :param checkpoint_suffix: suffix of its checkpoint files (their format).
     """
 
     name: str
@@ -47,6 +50,7 @@ class Algorithm:
     env_defaults: Callable[[str, dict[str, Any]], dict[str, Any]]
     train: Callable[[RunFolder, RunSpec, Callable[[dict[str, float]], None], bool], Agent]
     load_agent: Callable[[RunFolder, RunSpec, torch.device], Agent]
+    checkpoint_suffix: str = ".pt"
 
 
 def _train_trpo_gru(folder: RunFolder, spec: RunSpec, progress: Callable, resume: bool) -> Agent:
@@ -66,5 +70,18 @@ ALGORITHMS: dict[str, Algorithm] = {
         env_defaults=paper_defaults,
         train=_train_trpo_gru,
         load_agent=trpo_gru_trainer.load_agent,
+    ),
+    "recurrent_ppo": Algorithm(
+        name="recurrent_ppo",
+        config_type=RecurrentPPOConfig,
+        # 64 sub-envs x n_steps (whole trials, agents.recurrent_ppo.config.family_defaults)
+        # per iteration; the budget is that of the tuned bandit run (a few minutes on a CPU).
+        default_num_envs=64,
+        default_timesteps=250_000,
+        quick_start={},
+        env_defaults=family_defaults,
+        train=recurrent_ppo_trainer.train,
+        load_agent=recurrent_ppo_trainer.load_agent,
+        checkpoint_suffix=".zip",
     ),
 }

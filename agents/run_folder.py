@@ -5,7 +5,8 @@ A run folder (``scripts/train.py --out DIR``) holds::
     config.json          the RunSpec: algo, env, kwargs, seed, budget, device, hyperparameters
     progress.csv         one row per iteration, one column per named quantity
     tensorboard/         the same quantities as TensorBoard scalars
-    checkpoints/         latest.pt (+ iter_NNNNNN.pt snapshots)
+    checkpoints/         latest.pt (+ iter_NNNNNN.pt snapshots); the suffix is the learner's
+                         format (.zip for RecurrentPPO's SB3 model archives)
     learning_curve.png   mean trial return against env steps
     eval.json            the final evaluation in the results layout (agents.evaluation)
 
@@ -81,10 +82,12 @@ class RunFolder:
     """Paths of one run folder (see the module docstring).
 
     :param path: the folder.
+    :param checkpoint_suffix: the learner's checkpoint file suffix (``Algorithm.checkpoint_suffix``).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, checkpoint_suffix: str = ".pt") -> None:
         self.path = Path(path)
+        self.checkpoint_suffix = checkpoint_suffix
         self.config = self.path / "config.json"
         self.progress = self.path / "progress.csv"
         self.tensorboard = self.path / "tensorboard"
@@ -94,10 +97,10 @@ class RunFolder:
 
     @property
     def latest_checkpoint(self) -> Path:
-        return self.checkpoints / "latest.pt"
+        return self.checkpoints / f"latest{self.checkpoint_suffix}"
 
     def snapshot(self, iteration: int) -> Path:
-        return self.checkpoints / f"iter_{iteration:06d}.pt"
+        return self.checkpoints / f"iter_{iteration:06d}{self.checkpoint_suffix}"
 
     def create(self, spec: RunSpec) -> None:
         """Make the folder (it must not exist or be empty) and write ``config.json``."""

@@ -8,9 +8,15 @@ Measured in one run, on the same env (MetaBandit-v0, k=5 arms, n=100 pulls per t
 * ``recurrent_ppo``: sb3-contrib's ``RecurrentPPO`` (``MultiInputLstmPolicy``, SB3
   defaults otherwise: LSTM 256, separate critic LSTM, 10 epochs) over SB3's
   ``DummyVecEnv`` with large batches (64 envs x 128 steps, one 8192-step minibatch);
-  the time of ``learn`` over whole rollouts + updates, after one warm-up rollout.
+  the time of ``learn`` over whole rollouts + updates, after one warm-up rollout;
+* ``recurrent_ppo_native``: the same over the native vector env
+  (:class:`agents.sb3_vec_env.NativeVecEnv`): what the adapter saves;
+* ``recurrent_ppo_rl2``: the same over the native vector env with the policy
+  ``--algo recurrent_ppo`` trains (:class:`agents.recurrent_ppo.RL2RecurrentPolicy`, LSTM,
+  the same sizes; whole sequences per RNN call).
 
-It prints a table and the ratio trpo_gru / recurrent_ppo per device.
+It prints a table and the ratios trpo_gru / recurrent_ppo and recurrent_ppo_native,
+recurrent_ppo_rl2 / recurrent_ppo per device.
 
     python scripts/benchmark_agents.py                    # CPU (+ CUDA when available)
     python scripts/benchmark_agents.py --devices cpu --json bench.json
@@ -52,14 +58,29 @@ def bench_trpo_gru(device: torch.device, iterations: int, steps_per_iteration: i
     return (trainer.env_steps - steps) / elapsed
 
 
-def bench_recurrent_ppo(device: torch.device, rollouts: int, num_envs: int, n_steps: int) -> float:
-    """Env steps per second of RecurrentPPO's ``learn`` over ``rollouts`` rollouts + updates."""
+def bench_recurrent_ppo(
+    device: torch.device, rollouts: int, num_envs: int, n_steps: int, native: bool = False, rl2_policy: bool = False
+) -> float:
+    """Env steps per second of RecurrentPPO's ``learn`` over ``rollouts`` rollouts + updates.
+
+    :param native: step the native vector env through :class:`agents.sb3_vec_env.NativeVecEnv`
+        instead of SB3's ``DummyVecEnv`` of single envs.
+    :param rl2_policy: train :class:`agents.recurrent_ppo.RL2RecurrentPolicy` instead of
+        sb3-contrib's ``MultiInputLstmPolicy``.
+    """
     from sb3_contrib import RecurrentPPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    venv = DummyVecEnv([lambda: gym.make(ENV_ID, **ENV_KWARGS) for _ in range(num_envs)])
+    from agents.recurrent_ppo import RL2RecurrentPolicy
+    from agents.sb3_vec_env import make_native_vec_env
+
+    if native:
+        venv = make_native_vec_env(ENV_ID, num_envs, **ENV_KWARGS)
+    else:
+        venv = DummyVecEnv([lambda: gym.make(ENV_ID, **ENV_KWARGS) for _ in range(num_envs)])
     batch = num_envs * n_steps
-    model = RecurrentPPO("MultiInputLstmPolicy", venv, n_steps=n_steps, batch_size=batch, seed=0, device=device)
+    policy = RL2RecurrentPolicy if rl2_policy else "MultiInputLstmPolicy"
+    model = RecurrentPPO(policy, venv, n_steps=n_steps, batch_size=batch, seed=0, device=device)
     model.learn(batch)  # warm-up rollout + update
     start = time.perf_counter()
     model.learn(rollouts * batch, reset_num_timesteps=False)
@@ -91,12 +112,19 @@ def main(argv: list[str] | None = None) -> int:
         measured = {
             "trpo_gru": bench_trpo_gru(device, args.trpo_iterations, args.trpo_steps),
             "recurrent_ppo": bench_recurrent_ppo(device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps),
+            "recurrent_ppo_native": bench_recurrent_ppo(
+                device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps, native=True
+            ),
+            "recurrent_ppo_rl2": bench_recurrent_ppo(
+                device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps, native=True, rl2_policy=True
+            ),
         }
         for algo, steps_per_s in measured.items():
             rows.append({"algo": algo, "device": name, "env_id": ENV_ID, "env_kwargs": ENV_KWARGS,
                          "steps_per_s": steps_per_s})
             print(f"{algo:<16} {name:<8} {steps_per_s:>12,.0f}", flush=True)
-        print(f"ratio trpo_gru / recurrent_ppo on {name}: {measured['trpo_gru'] / measured['recurrent_ppo']:.1f}x")
+        for algo in ("trpo_gru", "recurrent_ppo_native", "recurrent_ppo_rl2"):
+            print(f"ratio {algo} / recurrent_ppo on {name}: {measured[algo] / measured['recurrent_ppo']:.1f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows}, f, indent=1)

@@ -38,10 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     folder = RunFolder(args.run_dir)
     try:
         spec = folder.read_spec()
-        if not folder.latest_checkpoint.is_file():
-            raise FileNotFoundError(f"{folder.latest_checkpoint} not found: the run has no checkpoint yet")
         if spec.algo not in ALGORITHMS:
             raise ValueError(f"the run's algo {spec.algo!r} is unknown; known: {', '.join(sorted(ALGORITHMS))}")
+        folder = RunFolder(args.run_dir, ALGORITHMS[spec.algo].checkpoint_suffix)
+        if not folder.latest_checkpoint.is_file():
+            raise FileNotFoundError(f"{folder.latest_checkpoint} not found: the run has no checkpoint yet")
         agent = ALGORITHMS[spec.algo].load_agent(folder, spec, resolve_device(args.device))
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))

@@ -5,6 +5,7 @@
         --timesteps 20000000 --device cuda --out runs/bandit_k10_n100
     python scripts/train.py --resume runs/bandit_k10_n100 --timesteps 40000000
     python scripts/train.py --algo trpo_gru --help               # every hyperparameter flag
+    python scripts/train.py --algo recurrent_ppo --env MetaTabularMDP-v0 --policy gru   # sb3-contrib RecurrentPPO
 
 The run folder (``--out``; default ``runs/<algo>-<env>-seed<S>-<time>``) gets
 ``config.json``, ``progress.csv``, TensorBoard events, checkpoints,
@@ -60,7 +61,7 @@ def build_parser(algorithm: Algorithm | None) -> argparse.ArgumentParser:
         add_dataclass_flags(
             parser,
             algorithm.config_type,
-            f"{algorithm.name} hyperparameters (per-family paper values override the defaults shown)",
+            f"{algorithm.name} hyperparameters (per-family values override the defaults shown)",
             algorithm.quick_start,
         )
     return parser
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     if name not in ALGORITHMS:
         build_parser(None).error(f"unknown --algo {name!r}; known: {', '.join(sorted(ALGORITHMS))}")
     algorithm = ALGORITHMS[name]
+    if resume:
+        resume = RunFolder(resume.path, algorithm.checkpoint_suffix)
     parser = build_parser(algorithm)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         spec = make_spec(args, algorithm, parser)
         default_out = f"runs/{spec.algo}-{spec.env_id}-seed{spec.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-        folder = RunFolder(args.out or default_out)
+        folder = RunFolder(args.out or default_out, algorithm.checkpoint_suffix)
         try:
             folder.create(spec)
         except FileExistsError as err:

@@ -66,7 +66,7 @@ def test_unknown_algo_lists_the_known_ones(capsys):
     with pytest.raises(SystemExit) as exit_info:
         load_script("train").main(["--algo", "dqn"])
     assert exit_info.value.code == 2
-    assert "unknown --algo 'dqn'; known: trpo_gru" in capsys.readouterr().err
+    assert "unknown --algo 'dqn'; known: recurrent_ppo, trpo_gru" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
