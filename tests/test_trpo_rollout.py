@@ -4,14 +4,19 @@ import dataclasses
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 from gymnasium import spaces
 
 import meta_envs  # noqa: F401
+from agents.trpo_gru.config import TRPOConfig, paper_defaults
 from agents.trpo_gru.policy import RecurrentNet
 from agents.trpo_gru.rollout import TrialCollector, sample_actions
+from agents.trpo_gru.trainer import TRPOTrainer
 from meta_envs.task import ArrayTask
 from meta_envs.trial import RL2Env, RL2VectorEnv, TaskDynamics
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -131,9 +136,6 @@ gym.register(
 
 
 def test_pixel_states_with_variable_length_trials_train_end_to_end():
-    from agents.trpo_gru.config import TRPOConfig, paper_defaults
-    from agents.trpo_gru.trainer import TRPOTrainer
-
     assert paper_defaults("TestPixelHorizon-v0", {}) == {"embedding_size": 256}
     config = TRPOConfig(hidden_size=8, value_hidden_size=8, embedding_size=16, steps_per_iteration=80)
     trainer = TRPOTrainer("TestPixelHorizon-v0", {}, config, num_envs=8, seed=0, device=torch.device("cpu"))

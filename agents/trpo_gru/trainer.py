@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import torch
 
 from agents.run_folder import MetricLogger, RunFolder, RunSpec, resolve_device
