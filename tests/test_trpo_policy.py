@@ -12,6 +12,8 @@ from agents.trpo_gru.policy import Observations, RecurrentNet, ValueNet, is_imag
 from agents.trpo_gru.rollout import TrialCollector
 from meta_envs.trial import rl2_observation_space
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 KWARGS = {"num_arms": 3, "num_episodes": 8}
 
 

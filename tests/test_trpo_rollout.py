@@ -4,14 +4,19 @@ import dataclasses
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 from gymnasium import spaces
 
 import meta_envs  # noqa: F401
+from agents.trpo_gru.config import TRPOConfig, paper_defaults
 from agents.trpo_gru.policy import RecurrentNet
 from agents.trpo_gru.rollout import TrialCollector, sample_actions
+from agents.trpo_gru.trainer import TRPOTrainer
 from meta_envs.task import ArrayTask
 from meta_envs.trial import RL2Env, RL2VectorEnv, TaskDynamics
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -112,3 +117,30 @@ def test_sample_actions_follows_the_distribution():
     actions = sample_actions(logits, torch.Generator().manual_seed(0))
     frequencies = torch.bincount(actions, minlength=3).float() / 20000
     torch.testing.assert_close(frequencies, torch.tensor([0.7, 0.2, 0.1]), atol=0.015, rtol=0)
+
+
+class PixelHorizonDynamics(HorizonDynamics):
+    """The same trials with a uint8 image state (its brightness is the step in the episode)."""
+
+    state_space = spaces.Box(0, 255, (12, 12, 3), np.uint8)
+
+    def state_obs(self):
+        return np.broadcast_to((self.t * 80).astype(np.uint8)[:, None, None, None], (self.num_envs, 12, 12, 3)).copy()
+
+
+gym.register(
+    "TestPixelHorizon-v0",
+    entry_point=lambda **kw: RL2Env(PixelHorizonDynamics(1), EPISODES, **kw),
+    vector_entry_point=lambda num_envs, **kw: RL2VectorEnv(PixelHorizonDynamics(num_envs), EPISODES, **kw),
+)
+
+
+def test_pixel_states_with_variable_length_trials_train_end_to_end():
+    assert paper_defaults("TestPixelHorizon-v0", {}) == {"embedding_size": 256}
+    config = TRPOConfig(hidden_size=8, value_hidden_size=8, embedding_size=16, steps_per_iteration=80)
+    trainer = TRPOTrainer("TestPixelHorizon-v0", {}, config, num_envs=8, seed=0, device=torch.device("cpu"))
+    assert trainer.policy.encoder.cnn is not None
+    metrics = trainer.train_iteration()
+    assert metrics["env_steps"] >= 80 and metrics["accepted"] == 1.0 and 0 < metrics["kl"] <= config.max_kl
+    images = trainer.collector.collect(trainer.policy, 80, trainer.generator).data.observations.image
+    assert images.dtype == torch.uint8 and images.shape[2:] == (12, 12, 3)

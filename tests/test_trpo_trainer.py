@@ -18,14 +18,7 @@ TWO_ARMS = {"num_arms": 2, "num_episodes": 10}
 SMALL = TRPOConfig(hidden_size=32, value_hidden_size=32, steps_per_iteration=4000)
 CPU = torch.device("cpu")
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks gain nothing from threads, and a busy 2-core machine loses a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_short_run_on_two_arm_bandit_beats_random_by_ten_percent():

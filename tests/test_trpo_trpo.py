@@ -20,6 +20,8 @@ from agents.trpo_gru.trpo import (
     trpo_step,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 BANDIT = {"num_arms": 3, "num_episodes": 6}
 
 

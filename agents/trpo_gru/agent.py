@@ -32,7 +32,9 @@ class TRPOGRUAgent:
     name = "trpo_gru"
 
     def __init__(self, policy: RecurrentNet, image: bool, device: torch.device, greedy: bool = False) -> None:
-        self.policy = policy.eval()
+        # no .eval(): the networks have no dropout or normalisation, and cuDNN refuses the
+        # backward of an RNN in eval mode, which would break a trainer sharing the policy
+        self.policy = policy
         self.image, self.device, self.greedy = image, device, greedy
         self.hidden = policy.initial_state(0)
         self.generator = torch.Generator(device=device)

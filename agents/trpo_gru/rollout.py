@@ -15,7 +15,8 @@ batch is whole, and the batch holds at least ``steps_per_iteration`` steps.
   with a mask (:class:`~agents.trpo_gru.trpo.TrialData`) by one indexing operation.
 
 The policy acts with one GRU-cell step for all sub-envs at once; actions are sampled
-from a seeded :class:`torch.Generator`.
+from a seeded :class:`torch.Generator`. A truncated trial (no family truncates trials)
+would be treated like a finished one.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import torch
 
 from agents.run_folder import MetricLogger, RunFolder, RunSpec, resolve_device
@@ -217,7 +216,8 @@ def train(
         spec.env_id, spec.env_kwargs, TRPOConfig(**spec.hyperparameters), spec.num_envs, spec.seed, device
     )
     if resume:
-        trainer.load_state_dict(torch.load(folder.latest_checkpoint, map_location=device, weights_only=False))
+        # on the CPU first: the generator state must stay a CPU tensor
+        trainer.load_state_dict(torch.load(folder.latest_checkpoint, map_location="cpu", weights_only=True))
     logger = MetricLogger(folder, trainer.iteration, trainer.env_steps)
     try:
         while not spec.done(trainer.iteration, trainer.env_steps):
@@ -238,7 +238,7 @@ def train(
 
 def load_agent(folder: RunFolder, spec: RunSpec, device: torch.device, greedy: bool = False) -> TRPOGRUAgent:
     """The policy of ``folder``'s latest checkpoint as an agent."""
-    state = torch.load(folder.latest_checkpoint, map_location=device, weights_only=False)
+    state = torch.load(folder.latest_checkpoint, map_location="cpu", weights_only=True)
     observation_space, num_actions = env_spaces(spec.env_id, spec.env_kwargs)
     config = TRPOConfig(**state["config"])
     policy = build_networks(observation_space, num_actions, config, seed=0)[0]
