@@ -1,28 +1,25 @@
 """agents.recurrent_ppo: trial-long memory, the GRU policy, the agent adapter, save/load, learning."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from stable_baselines3.common.torch_layers import NatureCNN
 
-import meta_envs
+import meta_envs  # noqa: F401  (registers the IDs)
 from agents.baselines.random_policy import RandomAgent
 from agents.evaluation import evaluate
 from agents.recurrent_ppo import RecurrentPPOAgent, RecurrentPPOConfig, build_model, learn, load_agent
 from agents.recurrent_ppo.config import family_defaults, max_trial_length
 from agents.recurrent_ppo.policy import GRUWithCellState, RL2RecurrentPolicy
-from agents.recurrent_ppo.trainer import METRICS, save_checkpoint
+from agents.recurrent_ppo.trainer import METRICS, restore_random_state, save_checkpoint
 from agents.run_folder import RunFolder, RunSpec
+from agents.sb3_vec_env import make_native_vec_env
 
 TINY = {"hidden_size": 16, "mlp_depth": 0, "n_epochs": 2}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tabular_model(policy="lstm", seed=0, num_envs=3):
@@ -49,8 +46,6 @@ def test_rollouts_start_the_state_only_at_trial_starts():
 def trial_observations():
     """Observations of one tabular-MDP trial of 3 episodes x 2 steps, for 4 sub-envs."""
     kwargs = {"horizon": 2, "num_episodes": 3, "num_states": 3, "num_actions": 2}
-    import gymnasium as gym
-
     envs = gym.make_vec("MetaTabularMDP-v0", num_envs=4, vectorization_mode="vector_entry_point", **kwargs)
     observation, info = envs.reset(seed=0)
     observations, inner_starts = [observation], [np.zeros(4, bool)]
@@ -181,8 +176,6 @@ def test_pixel_observations_go_through_a_cnn():
     kwargs = {"horizon": 3, "num_episodes": 2, "obs_mode": "rgb"}
     config = RecurrentPPOConfig(n_steps=6, cnn_features=32, **TINY)
     model = build_model("MetaMaze-v0", kwargs, config, 2, 0, "cpu")
-    from stable_baselines3.common.torch_layers import NatureCNN
-
     assert isinstance(model.policy.features_extractor.extractors["obs"], NatureCNN)
     learn(model, 6, lambda row: None)
     result = evaluate(RecurrentPPOAgent(model.policy), "MetaMaze-v0", kwargs, num_tasks=4, seed=0)
@@ -223,11 +216,6 @@ def test_trial_lengths():
 def test_resume_continues_the_random_streams(tmp_path):
     """RecurrentPPO.load reseeds every generator with the run's seed; the checkpoint puts the
     streams back, so a resumed run does not replay the first tasks."""
-    from sb3_contrib import RecurrentPPO
-
-    from agents.recurrent_ppo.trainer import restore_random_state
-    from agents.sb3_vec_env import make_native_vec_env
-
     model, kwargs = tabular_model(seed=2)
     learn(model, 12, lambda row: None)
     save_checkpoint(model, tmp_path / "c.zip")

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from agents.recurrent_ppo.trainer import METRICS
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--env-kwargs", "num_arms=3,num_episodes=5", "--num-envs", "4", "--hidden-size", "8", "--mlp-depth", "0",
         "--n-epochs", "1", "--eval-tasks", "20", "--threads", "1"]
@@ -22,6 +24,7 @@ def load_script(name):
 
 @pytest.fixture(autouse=True)
 def restore_threads():
+    """The scripts set torch's thread count (--threads): put it back after each test."""
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
@@ -41,8 +44,6 @@ def test_train_writes_the_run_folder_resumes_and_evaluates(tmp_path, capsys):
     assert hyperparameters["n_steps"] == 40 and hyperparameters["learning_rate"] == 1e-3  # family defaults
     with (out / "progress.csv").open() as f:
         rows = list(csv.DictReader(f))
-    from agents.recurrent_ppo.trainer import METRICS
-
     assert [int(r["iteration"]) for r in rows] == [1, 2] and list(rows[0]) == list(METRICS)
     assert [int(r["env_steps"]) for r in rows] == [160, 320] and [int(r["trials"]) for r in rows] == [32, 32]
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))

@@ -18,11 +18,14 @@ and trains on sequences cut from those rows: a sequence starts at an episode sta
   training sequence: backpropagation through time runs over the whole trial;
 * trials shorter than ``n_steps`` (a maze trial ends when the last episode reaches the
   goal) or ``n_steps`` set below the trial length: a trial then runs over a rollout
-  boundary. sb3-contrib carries the recurrent state across it (``collect_rollouts``
-  starts each rollout from ``_last_lstm_states``, and the buffer stores the state before
-  every step), so acting is unaffected, but the training sequence of the trial's later
-  part starts from the *stored* state of the previous rollout: gradients are truncated
-  at the boundary (truncated BPTT) and that state came from the policy before the update.
+  boundary. sb3-contrib carries the recurrent state across it (``RecurrentPPO.collect_rollouts``
+  starts each rollout from ``deepcopy(self._last_lstm_states)`` and stores the state
+  before every step in the buffer), so acting is unaffected; but training sequences
+  start at a row's first step too (``create_sequencers``: episode starts or
+  ``env_change``), from the state stored there (``_get_samples``): the trial's later part
+  is trained without gradient into its earlier part (truncated BPTT), from a state the
+  policy before the update computed. (Read in sb3-contrib 2.9's ``ppo_recurrent.py`` and
+  ``common/recurrent/buffers.py``.)
 
 Minibatches (``n_minibatches``) cut the rollout, flattened sub-env by sub-env, into
 contiguous chunks of ``n_steps x num_envs / n_minibatches`` steps, starting at a random
