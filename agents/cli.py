@@ -1,4 +1,4 @@
-"""Command-line helpers shared by the scripts: ``--env-kwargs`` parsing, dataclass flags."""
+"""Command-line helpers shared by the scripts: ``--env-kwargs`` parsing, dataclass flags, ``--threads``."""
 
 from __future__ import annotations
 
@@ -94,3 +94,19 @@ def add_dataclass_flags(
 def given_fields(cls: type, namespace: argparse.Namespace) -> dict[str, Any]:
     """The fields of ``cls`` that were given on the command line."""
     return {f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls) if hasattr(namespace, f.name)}
+
+
+def add_threads_flag(parser: argparse.ArgumentParser) -> None:
+    """``--threads`` (torch CPU threads), default 1.
+
+    One thread is the fastest setting per core for these networks on a small machine:
+    a TRPO-GRU iteration on the paper's batch took 26 s with 1 thread and 32 s with 2
+    (2-core CPU, the scripts' passive OpenMP waiting), and two 1-thread runs side by side
+    took 28 s each (``docs/trpo_profile.md``). More threads pay off on an otherwise idle
+    machine with spinning OpenMP waits (``OMP_WAIT_POLICY=ACTIVE``): 18 s with 2 threads,
+    but ten times slower than that as soon as another process competes for the cores.
+    """
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="torch CPU threads (default: 1, the fastest per core here; see docs/trpo_profile.md)",
+    )

@@ -16,8 +16,15 @@ Measured in one run, on the same env (MetaBandit-v0, k=5 arms, n=100 pulls per t
   the same sizes; whole sequences per RNN call).
 
 It prints a table (whole iterations, and the rollouts alone: acting and env steps
-without the update) and the ratios trpo_gru / recurrent_ppo and recurrent_ppo_native,
-recurrent_ppo_rl2 / recurrent_ppo per device.
+without the update), the ratios trpo_gru / recurrent_ppo and recurrent_ppo_native,
+recurrent_ppo_rl2 / recurrent_ppo per device, and the TRPO-GRU iteration's profile:
+seconds per phase (rollout, value forward, gradient, natural gradient, line search,
+value fit) and a compute ceiling measured in the same run. The ceiling is the time one
+forward + backward pass of the policy over the whole batch takes, times the number of
+such passes' worth of network work the method needs (:func:`passes_per_iteration`, from
+the GRU sizes and the config: one rollout forward, the gradient's forward + backward, the
+Fisher-vector products on the subsample, the line search's full forwards, and the value
+GRU's forward and fit).
 
     python scripts/benchmark_agents.py                    # CPU (+ CUDA when available)
     python scripts/benchmark_agents.py --devices cpu --json bench.json
@@ -30,6 +37,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 # OpenMP threads that spin while they wait for each other slow torch down 5-12x when
 # other processes share the cores (measured on a 2-core machine); passive waiting does not.
@@ -39,25 +47,79 @@ import gymnasium as gym
 import torch
 
 import meta_envs  # noqa: F401  (registers the IDs)
+from agents.cli import add_threads_flag
 from agents.trpo_gru import TRPOConfig, TRPOTrainer
+from agents.trpo_gru.policy import RecurrentNet
 
 ENV_ID = "MetaBandit-v0"
 ENV_KWARGS = {"num_arms": 5, "num_episodes": 100}
+#: the timed phases of a TRPO-GRU iteration (metrics of agents.trpo_gru.trainer)
+PHASES = ("rollout_s", "value_forward_s", "gradient_s", "natural_gradient_s", "line_search_s", "value_fit_s")
 
 
-def bench_trpo_gru(device: torch.device, iterations: int, steps_per_iteration: int) -> tuple[float, float]:
-    """Env steps per second of ``iterations`` full TRPO-GRU iterations (after a warm-up one),
-    and of their rollouts alone."""
+def recurrent_flops(net: RecurrentNet) -> int:
+    """Multiply-adds per step of a network's GRU (input and hidden matmuls): its cost per step."""
+    gru = net.gru
+    return 3 * gru.hidden_size * (gru.input_size + gru.hidden_size)
+
+
+def passes_per_iteration(config: TRPOConfig, trainer: TRPOTrainer, line_search_forwards: float) -> dict[str, float]:
+    """The network passes one TRPO-GRU iteration needs, in forward passes of the policy over
+    the whole batch (a backward pass costs two forwards). Each entry is one phase."""
+    f = config.fvp_subsample
+    value = recurrent_flops(trainer.value) / recurrent_flops(trainer.policy)
+    return {
+        "rollout": 1.0,  # one GRU-cell step per env step
+        "gradient": 3.0,  # forward + backward
+        # jacobian route: one forward with graph, then per product two probe forwards and a backward
+        "natural_gradient": f * (1 + (config.cg_iterations + 1) * 4),
+        "line_search": line_search_forwards,
+        "value_forward": value,  # the values for GAE
+        "value_fit": value * 3 * config.value_epochs,
+    }
+
+
+def policy_forward_backward_seconds(trainer: TRPOTrainer, data, repeats: int = 2) -> float:
+    """Seconds for one forward + backward pass of the policy over a whole batch of trials."""
+    params = list(trainer.policy.parameters())
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        logits = trainer.policy(data.observations)[0]
+        torch.autograd.grad(logits.logsumexp(-1).sum(), params)
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize(trainer.device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_trpo_gru(device: torch.device, iterations: int, steps_per_iteration: int) -> dict[str, Any]:
+    """Full TRPO-GRU iterations at the paper's hyperparameters (after a warm-up one):
+    env steps per second, of the rollouts alone, the time of each phase, and the
+    forward+backward-bound ceiling (:func:`passes_per_iteration`)."""
     trial_length = ENV_KWARGS["num_episodes"]
     config = TRPOConfig(steps_per_iteration=steps_per_iteration)
     trainer = TRPOTrainer(ENV_ID, ENV_KWARGS, config, steps_per_iteration // trial_length, 0, device)
     trainer.train_iteration()
-    steps, start, rollout_s = trainer.env_steps, time.perf_counter(), 0.0
-    for _ in range(iterations):
-        rollout_s += trainer.train_iteration()["rollout_s"]
-    elapsed = time.perf_counter() - start
+    rows = [trainer.train_iteration() for _ in range(iterations)]
+    data = trainer.collector.collect(trainer.policy, steps_per_iteration, trainer.generator).data
+    fb_seconds = policy_forward_backward_seconds(trainer, data)
     trainer.close()
-    return (trainer.env_steps - steps) / elapsed, (trainer.env_steps - steps) / rollout_s
+    steps = sum(row["env_steps_per_s"] * (row["rollout_s"] + row["update_s"]) for row in rows)
+    seconds = sum(row["rollout_s"] + row["update_s"] for row in rows)
+    phases = {name: sum(row[name] for row in rows) / len(rows) for name in PHASES}
+    phases["other"] = seconds / len(rows) - sum(phases.values())
+    passes = passes_per_iteration(config, trainer, sum(r["line_search_forwards"] for r in rows) / len(rows))
+    fb_passes = sum(passes.values()) / 3
+    return {
+        "steps_per_s": steps / seconds,
+        "rollout_steps_per_s": steps / sum(row["rollout_s"] for row in rows),
+        "phase_seconds": phases,
+        "passes": passes,
+        "forward_backward_s": fb_seconds,
+        "forward_backward_passes": fb_passes,
+        "ceiling_steps_per_s": (steps / len(rows)) / (fb_passes * fb_seconds),
+    }
 
 
 def bench_recurrent_ppo(
@@ -110,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     default_devices = "cpu,cuda" if torch.cuda.is_available() else "cpu"
     parser.add_argument("--devices", default=default_devices, help=f"comma-separated (default {default_devices})")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads (default: all cores)")
+    add_threads_flag(parser)
     parser.add_argument("--trpo-iterations", type=int, default=2, help="timed TRPO-GRU iterations")
     parser.add_argument("--trpo-steps", type=int, default=250_000, help="steps per TRPO-GRU iteration (paper: 250,000)")
     parser.add_argument("--ppo-rollouts", type=int, default=2, help="timed RecurrentPPO rollouts")
@@ -120,14 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = []
-    print(f"{ENV_ID} {ENV_KWARGS}, torch threads {args.threads}")
-    print(f"{'algo':<22} {'device':<8} {'steps/s':>12} {'rollout steps/s':>16}")
+    print(f"{ENV_ID} {ENV_KWARGS}, torch threads {args.threads}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
     for name in args.devices.split(","):
         device = torch.device(name)
         if device.type == "cuda" and not torch.cuda.is_available():
             parser.error("--devices includes cuda but torch sees no CUDA device")
+        trpo = bench_trpo_gru(device, args.trpo_iterations, args.trpo_steps)
         measured = {
-            "trpo_gru": bench_trpo_gru(device, args.trpo_iterations, args.trpo_steps),
+            "trpo_gru": (trpo["steps_per_s"], trpo["rollout_steps_per_s"]),
             "recurrent_ppo": bench_recurrent_ppo(device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps),
             "recurrent_ppo_native": bench_recurrent_ppo(
                 device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps, native=True
@@ -136,17 +198,40 @@ def main(argv: list[str] | None = None) -> int:
                 device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps, native=True, rl2_policy=True
             ),
         }
+        print(f"\n{'algo':<22} {'device':<8} {'steps/s':>12} {'rollout steps/s':>16}")
         for algo, (steps_per_s, rollout_steps_per_s) in measured.items():
-            rows.append({"algo": algo, "device": name, "env_id": ENV_ID, "env_kwargs": ENV_KWARGS,
-                         "steps_per_s": steps_per_s, "rollout_steps_per_s": rollout_steps_per_s})
-            print(f"{algo:<22} {name:<8} {steps_per_s:>12,.0f} {rollout_steps_per_s:>16,.0f}", flush=True)
+            row = {"algo": algo, "device": name, "env_id": ENV_ID, "env_kwargs": ENV_KWARGS, "threads": args.threads,
+                   "steps_per_s": steps_per_s, "rollout_steps_per_s": rollout_steps_per_s}
+            if algo == "trpo_gru":
+                row.update({k: v for k, v in trpo.items() if k not in row})
+            rows.append(row)
+            print(f"{algo:<22} {name:<8} {steps_per_s:>12,.0f} {rollout_steps_per_s:>16,.0f}")
         for algo in ("trpo_gru", "recurrent_ppo_native", "recurrent_ppo_rl2"):
             ratios = [measured[algo][i] / measured["recurrent_ppo"][i] for i in (0, 1)]
             print(f"ratio {algo} / recurrent_ppo on {name}: {ratios[0]:.1f}x (rollouts {ratios[1]:.1f}x)")
+        print(format_profile(trpo, args.trpo_steps), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows}, f, indent=1)
     return 0
+
+
+def format_profile(trpo: dict[str, Any], steps_per_iteration: int) -> str:
+    """The TRPO-GRU iteration's phases and its forward+backward-bound ceiling, as text."""
+    total = sum(trpo["phase_seconds"].values())
+    lines = [f"\ntrpo_gru iteration ({steps_per_iteration:,} steps): {total:.2f} s"]
+    for phase, seconds in trpo["phase_seconds"].items():
+        name = phase.removesuffix("_s")
+        count = trpo["passes"].get(name)
+        note = "" if count is None else f"  network work of {count:.2f} policy forward passes"
+        lines.append(f"  {name:<18} {seconds:7.2f} s  {100 * seconds / total:5.1f}%{note}")
+    lines.append(
+        f"ceiling: one policy forward+backward over the batch takes {trpo['forward_backward_s']:.2f} s; "
+        f"the method needs {trpo['forward_backward_passes']:.2f} forward+backward passes' worth of network work "
+        f"-> {trpo['ceiling_steps_per_s']:,.0f} steps/s; trpo_gru reaches "
+        f"{trpo['steps_per_s'] / trpo['ceiling_steps_per_s']:.2f}x of it"
+    )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

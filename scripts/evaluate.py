@@ -21,6 +21,7 @@ import torch
 
 import meta_envs  # noqa: F401  (registers the IDs)
 from agents.algorithms import ALGORITHMS
+from agents.cli import add_threads_flag
 from agents.evaluation import format_table, write_results
 from agents.run_folder import DEVICES, RunFolder, evaluate_with_random, resolve_device
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=None, help="held-out tasks (default: the run's eval_tasks)")
     parser.add_argument("--seed", type=int, default=None, help="held-out task seed (default: the run's eval_seed)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="where the agent runs (default: auto)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads (default: all cores)")
+    add_threads_flag(parser)
     parser.add_argument("--json", help="also write the results document here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

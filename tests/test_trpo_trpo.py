@@ -154,18 +154,33 @@ def _batch(num_envs=24, seed=0):
     return policy, rollout.data
 
 
-def test_policy_step_stays_within_kl_bound_and_improves_surrogate():
+@pytest.mark.parametrize("fvp_subsample", [1.0, 0.5, 0.1])
+def test_policy_step_stays_within_kl_bound_on_the_whole_batch_and_improves_surrogate(fvp_subsample):
+    # with a subsample the Fisher matrix and the line search's screening see only a few
+    # trials; the accepted step must still satisfy the bound on every trial of the batch
     policy, data = _batch()
     advantages = torch.randn(data.actions.shape, generator=torch.Generator().manual_seed(4)) * data.mask
     with torch.no_grad():
         old_logits = policy(data.observations)[0]
-    config = TRPOConfig(max_kl=0.005, fvp_subsample=0.5)
+    config = TRPOConfig(max_kl=0.005, fvp_subsample=fvp_subsample)
     stats = trpo_step(policy, data, advantages, config, torch.Generator().manual_seed(5))
     with torch.no_grad():
         measured = masked_mean(categorical_kl(old_logits, policy(data.observations)[0]), data.mask).item()
     assert stats.accepted and stats.surrogate_gain > 0
     assert 0 < measured <= config.max_kl
     assert measured == pytest.approx(stats.kl, rel=1e-4)
+    assert 1 <= stats.line_search_forwards <= stats.line_search_steps + 1
+
+
+def test_line_search_screens_overshooting_steps_on_the_subsample():
+    # with a large bound the quadratic model is far off and the first candidates
+    # overshoot (2 backtracks here): the subsample rejects them without full-batch passes
+    policy, data = _batch()
+    advantages = torch.randn(data.actions.shape, generator=torch.Generator().manual_seed(4)) * data.mask
+    config = TRPOConfig(max_kl=1.0, fvp_subsample=0.5)
+    stats = trpo_step(policy, data, advantages, config, torch.Generator().manual_seed(5))
+    assert stats.accepted and stats.kl <= config.max_kl and stats.line_search_steps >= 1
+    assert stats.line_search_forwards == 1
 
 
 def test_policy_step_rolls_back_when_nothing_improves():

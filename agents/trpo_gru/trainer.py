@@ -6,7 +6,8 @@ One iteration:
 2. values of every step from the value GRU, GAE over whole trials, advantage
    normalisation (:func:`~agents.trpo_gru.trpo.compute_gae`);
 3. one TRPO step of the policy (:func:`~agents.trpo_gru.trpo.trpo_step`);
-4. fit the value GRU to the λ-returns ``A + V`` with Adam, minibatches of whole trials.
+4. fit the value GRU to the discounted returns (or GAE's λ-returns, ``value_targets``)
+   with Adam, minibatches of whole trials.
 
 Every iteration logs the quantities of :data:`METRICS` (``progress.csv`` and
 TensorBoard through :class:`agents.run_folder.MetricLogger`).
@@ -39,12 +40,18 @@ METRICS = {
     "surrogate_gain": "surrogate objective after minus before the step",
     "expected_gain": "first-order prediction of that gain",
     "line_search_steps": "backtracks of the line search",
+    "line_search_forwards": "forward passes over the whole batch in the line search",
     "accepted": "1 if the line search accepted a step, 0 if it rolled back",
     "explained_variance": "1 - Var(returns - V) / Var(returns) of the value baseline before its fit",
     "value_loss": "mean squared error of the value fit (normalised units, last epoch)",
     "env_steps_per_s": "env steps of the iteration / its wall time (rollout + update)",
     "rollout_s": "seconds spent collecting trials",
-    "update_s": "seconds spent in the value fit and policy step",
+    "update_s": "seconds spent in the value fit and policy step (the five phases below and GAE)",
+    "value_forward_s": "seconds for the value baseline's forward pass over the batch (for GAE)",
+    "gradient_s": "seconds for the policy's forward + backward pass (surrogate gradient)",
+    "natural_gradient_s": "seconds for conjugate gradient on Fisher-vector products",
+    "line_search_s": "seconds for the line search",
+    "value_fit_s": "seconds for fitting the value baseline",
 }
 
 
@@ -116,17 +123,12 @@ class TRPOTrainer:
         data = rollout.data
         with torch.no_grad():
             values = self.value.values(data.observations)
-        advantages = compute_gae(data.rewards, values, data.mask, cfg.gamma, cfg.gae_lambda)
-        returns = advantages + values * data.mask
-        if cfg.normalize_advantages:
-            mean = masked_mean(advantages, data.mask)
-            std = masked_mean((advantages - mean) ** 2, data.mask).sqrt()
-            advantages = (advantages - mean) / (std + 1e-8) * data.mask
+        values_done = self._clock()
+        advantages, returns = self.advantages(data, values)
         stats = trpo_step(self.policy, data, advantages, cfg, self.generator)
+        stepped = time.perf_counter()
         value_loss = self._fit_value(data, returns)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        end = time.perf_counter()
+        end = self._clock()
         self.iteration += 1
         self.env_steps += rollout.env_steps
         return {
@@ -138,16 +140,47 @@ class TRPOTrainer:
             "surrogate_gain": stats.surrogate_gain,
             "expected_gain": stats.expected_gain,
             "line_search_steps": stats.line_search_steps,
+            "line_search_forwards": stats.line_search_forwards,
             "accepted": float(stats.accepted),
             "explained_variance": explained_variance(values, returns, data.mask),
             "value_loss": value_loss,
             "env_steps_per_s": rollout.env_steps / (end - start),
             "rollout_s": collected - start,
             "update_s": end - collected,
+            "value_forward_s": values_done - collected,
+            "gradient_s": stats.gradient_s,
+            "natural_gradient_s": stats.natural_gradient_s,
+            "line_search_s": stats.line_search_s,
+            "value_fit_s": end - stepped,
         }
 
+    def advantages(self, data: TrialData, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """GAE over whole trials, normalised if the config says so, and the value targets.
+
+        :param values: the value baseline's ``[L, M]`` values of ``data``.
+        :return: ``(advantages, targets)``, both ``[L, M]`` and 0 on padding; the targets
+            are ``TRPOConfig.value_targets``.
+        """
+        cfg = self.config
+        advantages = compute_gae(data.rewards, values, data.mask, cfg.gamma, cfg.gae_lambda)
+        if cfg.value_targets == "returns":  # GAE with V = 0 and λ = 1 is the discounted return
+            returns = compute_gae(data.rewards, torch.zeros_like(values), data.mask, cfg.gamma, 1.0)
+        else:
+            returns = advantages + values * data.mask
+        if cfg.normalize_advantages:
+            mean = masked_mean(advantages, data.mask)
+            std = masked_mean((advantages - mean) ** 2, data.mask).sqrt()
+            advantages = (advantages - mean) / (std + 1e-8) * data.mask
+        return advantages, returns
+
+    def _clock(self) -> float:
+        """``time.perf_counter()`` once the device's queued work is done."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
     def _fit_value(self, data: TrialData, returns: torch.Tensor) -> float:
-        """Adam on the squared error to the λ-returns, minibatches of whole trials."""
+        """Adam on the squared error to the value targets, minibatches of whole trials."""
         self.value.update_statistics(returns[data.mask > 0])
         targets = self.value.normalize(returns)
         trials = data.num_trials

@@ -16,6 +16,10 @@ Policy step
     products, scaled to the trust region ``½ sᵀFs = max_kl``; a backtracking line search
     accepts the first step whose mean KL(old ‖ new) on the *whole* batch is at most
     ``max_kl`` and whose surrogate improves; if none does, the parameters are rolled back.
+    The Fisher-vector products run on a random subsample of whole trials
+    (``TRPOConfig.fvp_subsample``), and the line search first screens each candidate by
+    its mean KL on that subsample, so that it pays for a forward pass over the whole
+    batch only for a step that is likely to be accepted.
 
 Fisher-vector products (``TRPOConfig.fvp``)
     F is the Hessian of the mean KL at the old parameters. For a categorical policy it
@@ -40,6 +44,7 @@ import contextlib
 import copy
 import dataclasses
 import math
+import time
 from collections.abc import Callable, Iterator
 
 import torch
@@ -96,6 +101,14 @@ class UpdateStats:
     """Backtracks before acceptance (``line_search_steps`` of the config if rolled back)."""
     accepted: bool
     """False when the line search failed and the parameters were rolled back."""
+    line_search_forwards: int
+    """Forward passes over the whole batch the line search paid for."""
+    gradient_s: float
+    """Seconds for the policy forward + backward pass of the surrogate gradient."""
+    natural_gradient_s: float
+    """Seconds for conjugate gradient on Fisher-vector products (and the step's curvature)."""
+    line_search_s: float
+    """Seconds for the line search."""
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -174,7 +187,8 @@ def assign_flat_parameters_(module: nn.Module, flat: torch.Tensor) -> None:
         offset += p.numel()
 
 
-def _flat(grads: tuple[torch.Tensor, ...]) -> torch.Tensor:
+def flat_gradient(grads: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Per-parameter gradients as one vector (the layout of :func:`flat_parameters`)."""
     return torch.cat([g.reshape(-1) for g in grads])
 
 
@@ -229,7 +243,7 @@ class FisherVectorProduct:
                 )
             logits = policy(self.observations)[0]
             kl = masked_mean(categorical_kl(logits.detach(), logits), self.mask)
-            self._kl_grad = _flat(torch.autograd.grad(kl, self.params, create_graph=True))
+            self._kl_grad = flat_gradient(torch.autograd.grad(kl, self.params, create_graph=True))
         elif route in ("jacobian", "kl_grad_diff"):
             # The probe is a copy of the network whose parameters are moved to θ ± εv;
             # the policy itself (and any graph built from it) is left untouched.
@@ -249,7 +263,7 @@ class FisherVectorProduct:
         return getattr(self, "_" + self.route)(v) + self.damping * v
 
     def _exact(self, v: torch.Tensor) -> torch.Tensor:
-        return _flat(torch.autograd.grad(self._kl_grad.dot(v), self.params, retain_graph=True))
+        return flat_gradient(torch.autograd.grad(self._kl_grad.dot(v), self.params, retain_graph=True))
 
     def _epsilon(self, v: torch.Tensor) -> torch.Tensor:
         return self.step_size / v.norm().clamp_min(1e-30)
@@ -263,14 +277,14 @@ class FisherVectorProduct:
             jv = (plus - self.probe(self.observations)[0]) / (2 * eps)
             p = self._probs
             m_jv = p * jv - p * (p * jv).sum(-1, keepdim=True)
-        return _flat(
+        return flat_gradient(
             torch.autograd.grad(self._logits, self.params, m_jv * self._weight, retain_graph=True)
         )
 
     def _kl_gradient_at(self, theta: torch.Tensor) -> torch.Tensor:
         assign_flat_parameters_(self.probe, theta)
         kl = masked_mean(categorical_kl(self._old_logits, self.probe(self.observations)[0]), self.mask)
-        return _flat(torch.autograd.grad(kl, list(self.probe.parameters())))
+        return flat_gradient(torch.autograd.grad(kl, list(self.probe.parameters())))
 
     def _kl_grad_diff(self, v: torch.Tensor) -> torch.Tensor:
         eps = self._epsilon(v)
@@ -281,6 +295,38 @@ def surrogate(logits: torch.Tensor, data: TrialData, old_log_prob: torch.Tensor,
     """Importance-weighted advantage ``mean(π(a|h)/π_old(a|h) · A)`` over the trials' steps."""
     log_prob = torch.log_softmax(logits, -1).gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
     return masked_mean(torch.exp(log_prob - old_log_prob) * advantages, data.mask)
+
+
+def surrogate_gradient(
+    policy: RecurrentNet, data: TrialData, advantages: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """The surrogate's gradient at the current parameters (one forward + backward pass).
+
+    :return: ``(gradient, old_logits, old_log_prob, surrogate)``: the flat gradient, the
+        policy's logits ``[L, M, K]`` and log-probability of the taken actions ``[L, M]``
+        (the "old" policy of the step), and the surrogate's value there.
+    """
+    logits = policy(data.observations)[0]
+    old_logits = logits.detach()
+    old_log_prob = torch.log_softmax(old_logits, -1).gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
+    loss = surrogate(logits, data, old_log_prob, advantages)
+    gradient = flat_gradient(torch.autograd.grad(loss, list(policy.parameters())))
+    return gradient, old_logits, old_log_prob, loss.item()
+
+
+def natural_gradient_step(
+    policy: RecurrentNet, fisher_data: TrialData, gradient: torch.Tensor, config: TRPOConfig
+) -> torch.Tensor:
+    """The full TRPO step: ``s ∝ F⁻¹ g`` by conjugate gradient, scaled to ``½ sᵀFs = max_kl``.
+
+    :param fisher_data: the trials F is averaged over (the batch's subsample).
+    :param gradient: the surrogate's flat gradient ``g``.
+    :param config: FVP route, damping, finite-difference step, CG iterations, max KL.
+    """
+    fvp = FisherVectorProduct(policy, fisher_data, config.fvp, config.cg_damping, config.fvp_fd_eps)
+    direction = conjugate_gradient(fvp, gradient, config.cg_iterations)
+    curvature = direction.dot(fvp(direction)).clamp_min(1e-30)
+    return torch.sqrt(2 * config.max_kl / curvature) * direction
 
 
 def trpo_step(
@@ -298,38 +344,51 @@ def trpo_step(
     :param config: max KL, CG, FVP and line-search settings.
     :param generator: draws the trials the Fisher-vector product is computed on.
     """
+    clock = [time.perf_counter()]
+
+    def lap() -> float:  # each phase ends in a .item(), which also waits for CUDA
+        clock.append(time.perf_counter())
+        return clock[-1] - clock[-2]
+
     with ieee_float32():
-        logits = policy(data.observations)[0]
-        old_logits = logits.detach()
-        old_log_prob = torch.log_softmax(old_logits, -1).gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
-        params = list(policy.parameters())
-        loss = surrogate(logits, data, old_log_prob, advantages)
-        gradient = _flat(torch.autograd.grad(loss, params))
-        del logits
+        gradient, old_logits, old_log_prob, loss_before = surrogate_gradient(policy, data, advantages)
         old_log_p = torch.log_softmax(old_logits, -1)
         entropy = masked_mean(-(old_log_p.exp() * old_log_p).sum(-1), data.mask).item()
+        gradient_s = lap()
 
         count = max(1, math.ceil(config.fvp_subsample * data.num_trials))
         chosen = torch.randperm(data.num_trials, generator=generator, device=generator.device)[:count]
-        fvp = FisherVectorProduct(
-            policy, data.columns(chosen.to(data.actions.device)), config.fvp, config.cg_damping, config.fvp_fd_eps
-        )
-        direction = conjugate_gradient(fvp, gradient, config.cg_iterations)
-        curvature = direction.dot(fvp(direction)).clamp_min(1e-30)
-        del fvp
-        full_step = torch.sqrt(2 * config.max_kl / curvature) * direction
+        chosen = chosen.to(data.actions.device)
+        subsample = data.columns(chosen)
+        full_step = natural_gradient_step(policy, subsample, gradient, config)
         expected_full = gradient.dot(full_step).item()
+        natural_gradient_s = lap()
 
         theta = flat_parameters(policy)
-        loss_before = loss.item()
+        # The full step often overshoots the KL bound several times over (the KL of a
+        # GRU over a whole trial is far from quadratic): reject those on the subsample.
+        screen = count < data.num_trials
+        sub_old_logits = old_logits[: subsample.mask.shape[0], chosen]
+        forwards = 0
         with torch.no_grad():
             for backtracks in range(config.line_search_steps):
                 fraction = config.line_search_backtrack**backtracks
                 assign_flat_parameters_(policy, theta + fraction * full_step)
+                if screen:
+                    sub_logits = policy(subsample.observations)[0]
+                    if masked_mean(categorical_kl(sub_old_logits, sub_logits), subsample.mask).item() > config.max_kl:
+                        continue
                 new_logits = policy(data.observations)[0]
+                forwards += 1
                 kl = masked_mean(categorical_kl(old_logits, new_logits), data.mask).item()
                 gain = surrogate(new_logits, data, old_log_prob, advantages).item() - loss_before
                 if kl <= config.max_kl and gain > 0:
-                    return UpdateStats(kl, entropy, gain, fraction * expected_full, backtracks, True)
+                    return UpdateStats(
+                        kl, entropy, gain, fraction * expected_full, backtracks, True,
+                        forwards, gradient_s, natural_gradient_s, lap(),
+                    )
             assign_flat_parameters_(policy, theta)
-    return UpdateStats(0.0, entropy, 0.0, expected_full, config.line_search_steps, False)
+    return UpdateStats(
+        0.0, entropy, 0.0, expected_full, config.line_search_steps, False,
+        forwards, gradient_s, natural_gradient_s, lap(),
+    )
