@@ -27,7 +27,6 @@ Definitions (what a reader needs to compare with the paper)
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,6 +35,7 @@ import numpy as np
 
 import meta_envs  # noqa: F401  (registers the IDs)
 from meta_envs.maze import MetaMazeVectorEnv
+from meta_envs.settings import env_setting
 
 #: the maze IDs whose evaluations get these statistics
 MAZE_ENV_IDS = ("MetaMaze-v0", "MetaMazeLarge-v0")
@@ -67,12 +67,7 @@ def maze_setting(env_id: str, env_kwargs: Mapping[str, Any]) -> MazeSetting:
     envs.close()
     if not is_maze:
         raise ValueError(f"{env_id!r} is not a maze env; maze IDs: {list(MAZE_ENV_IDS)}")
-    values = {
-        name: parameter.default
-        for name, parameter in inspect.signature(MetaMazeVectorEnv).parameters.items()
-        if parameter.default is not inspect.Parameter.empty
-    }
-    values.update(gym.spec(env_id).kwargs, **env_kwargs)
+    values = env_setting(env_id, env_kwargs)
     return MazeSetting(**{field.name: values[field.name] for field in dataclasses.fields(MazeSetting)})
 
 

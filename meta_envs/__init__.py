@@ -15,6 +15,7 @@ from meta_envs.tabular_mdp import (
     TabularMDPTask,
     TabularMDPTaskDistribution,
 )
+from meta_envs.settings import env_setting
 from meta_envs.task_sets import held_out_tasks
 from meta_envs.trial import OBSERVATION_KEYS, RL2Env, RL2VectorEnv, flatten_observation
 
@@ -59,6 +60,7 @@ __all__ = [
     "RL2VectorEnv",
     "TabularMDPTask",
     "TabularMDPTaskDistribution",
+    "env_setting",
     "flatten_observation",
     "held_out_tasks",
 ]

@@ -1,0 +1,46 @@
+"""The full setting of a registered ID: every task and trial keyword argument, defaults filled in.
+
+Two spellings of one setting (``gym.make("MetaBandit-v0")`` and
+``gym.make("MetaBandit-v0", num_arms=5, num_episodes=10)``) have the same setting, so
+code that looks results or checkpoints up by setting (suites, shipped RL² checkpoints,
+the maze statistics) compares :func:`env_setting` rather than the kwargs as written.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
+
+#: constructor arguments that say how an env runs, not which tasks or trials it has
+RUNTIME_ARGUMENTS = ("num_envs", "autoreset_mode", "render_mode")
+
+
+def env_setting(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every setting kwarg of ``env_id`` with ``env_kwargs`` applied over the defaults.
+
+    Defaults come from the ID's registration (e.g. ``MetaMazeLarge-v0``'s ``size=9``) and
+    then from the family's vector env signature. Values are not range-checked here (the
+    env does that when it is built).
+
+    :param env_id: a registered meta_envs ID.
+    :param env_kwargs: the kwargs as given.
+    :raises ValueError: for an ID that is not one of meta_envs', or an unknown kwarg.
+    """
+    env_kwargs = dict(env_kwargs or {})
+    spec = gym.spec(env_id)
+    if not isinstance(spec.vector_entry_point, str) or not spec.vector_entry_point.startswith("meta_envs."):
+        raise ValueError(f"{env_id!r} is not a meta_envs ID (its vector entry point is {spec.vector_entry_point!r})")
+    creator = load_env_creator(spec.vector_entry_point)
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(creator).parameters.items()
+        if name not in RUNTIME_ARGUMENTS and parameter.default is not inspect.Parameter.empty
+    }
+    unknown = sorted(set(env_kwargs) - set(defaults))
+    if unknown:
+        raise ValueError(f"{env_id} has no kwarg(s) {unknown}; its kwargs are {sorted(defaults)}")
+    return {**defaults, **spec.kwargs, **env_kwargs}
