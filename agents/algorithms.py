@@ -38,7 +38,8 @@ class Algorithm:
     :param train: ``(folder, spec, progress, resume) -> agent``: trains until the budget
         of ``spec`` is spent, writes checkpoints, calls ``progress(metrics)`` per
         iteration, returns the trained agent.
-    :param load_agent: ``(folder, spec, device) -> agent`` from the latest checkpoint.
+    :param load_agent: ``(folder, spec, device, greedy=False) -> agent`` from the latest
+        checkpoint (``greedy``: argmax actions instead of sampled ones).
     :param checkpoint_suffix: suffix of its checkpoint files (their format).
     """
 
@@ -49,7 +50,7 @@ class Algorithm:
     quick_start: dict[str, Any]
     env_defaults: Callable[[str, dict[str, Any]], dict[str, Any]]
     train: Callable[[RunFolder, RunSpec, Callable[[dict[str, float]], None], bool], Agent]
-    load_agent: Callable[[RunFolder, RunSpec, torch.device], Agent]
+    load_agent: Callable[..., Agent]
     checkpoint_suffix: str = ".pt"
 
 

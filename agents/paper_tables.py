@@ -18,6 +18,12 @@ from typing import Any
 #: the copy of the paper's tables kept in the package
 PACKAGED_TABLES = Path(__file__).parent / "data" / "paper_tables.json"
 
+#: the paper's maze statistics (its Table 3), per maze ID
+PAPER_MAZE_TABLE = Path(__file__).parent / "data" / "paper_maze_table.json"
+
+#: the maze "table"'s settings: trained on the small maze, tested on both (as the paper)
+MAZE_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {"small": ("MetaMaze-v0", {}), "large": ("MetaMazeLarge-v0", {})}
+
 
 @dataclasses.dataclass(frozen=True)
 class TableLayout:
@@ -97,3 +103,9 @@ def load_paper_table(name: str, path: str | Path | None = None) -> PaperTable:
     if name not in data:
         raise ValueError(f"{path} has no table {name!r}")
     return PaperTable(name, TABLE_LAYOUTS[name], data[name], f"{data['source']} (read from {path})")
+
+
+def load_maze_table() -> dict[str, Any]:
+    """The paper's maze statistics: ``{"source", env_id: {"successful_length": [ep1, ep2],
+    "success_rate", "episode2_no_longer"}}`` (ViZDoom steps: compare shapes only)."""
+    return json.loads(PAPER_MAZE_TABLE.read_text())

@@ -3,6 +3,7 @@
 A run folder (``scripts/train.py --out DIR``) holds::
 
     config.json          the RunSpec: algo, env, kwargs, seed, budget, device, hyperparameters
+    sessions.json        one entry per scripts/train.py invocation: command, wall time, progress
     progress.csv         one row per iteration, one column per named quantity
     tensorboard/         the same quantities as TensorBoard scalars
     checkpoints/         latest.pt (+ iter_NNNNNN.pt snapshots); the suffix is the learner's
@@ -94,6 +95,7 @@ class RunFolder:
         self.checkpoints = self.path / "checkpoints"
         self.learning_curve = self.path / "learning_curve.png"
         self.eval = self.path / "eval.json"
+        self.sessions = self.path / "sessions.json"
 
     @property
     def latest_checkpoint(self) -> Path:
@@ -113,6 +115,14 @@ class RunFolder:
 
     def write_spec(self, spec: RunSpec) -> None:
         self.config.write_text(json.dumps(dataclasses.asdict(spec), indent=1) + "\n")
+
+    def record_session(self, session: dict[str, Any]) -> None:
+        """Append one training session (command, wall seconds, where it ended) to ``sessions.json``."""
+        self.sessions.write_text(json.dumps(self.read_sessions() + [session], indent=1) + "\n")
+
+    def read_sessions(self) -> list[dict[str, Any]]:
+        """The training sessions recorded so far (empty for a run trained before they were recorded)."""
+        return json.loads(self.sessions.read_text()) if self.sessions.is_file() else []
 
     def read_spec(self) -> RunSpec:
         """The run's :class:`RunSpec` from ``config.json``."""

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import platform
+import shlex
 import sys
 import time
 
@@ -30,9 +32,17 @@ from tqdm import tqdm
 
 import meta_envs  # noqa: F401  (registers the IDs)
 from agents.algorithms import ALGORITHMS, Algorithm
-from agents.cli import add_dataclass_flags, given_fields, parse_env_kwargs
+from agents.cli import add_dataclass_flags, add_threads_flag, given_fields, parse_env_kwargs
 from agents.evaluation import format_table, write_results
-from agents.run_folder import DEVICES, RunFolder, RunSpec, evaluate_with_random, plot_learning_curve
+from agents.run_folder import (
+    DEVICES,
+    RunFolder,
+    RunSpec,
+    evaluate_with_random,
+    plot_learning_curve,
+    read_progress,
+    resolve_device,
+)
 
 #: flags fixed by the run folder: a resumed run keeps them
 RUN_FLAGS = ("env", "env_kwargs", "num_envs", "seed", "eval_tasks", "eval_seed")
@@ -52,7 +62,7 @@ def build_parser(algorithm: Algorithm | None) -> argparse.ArgumentParser:
     parser.add_argument("--num-envs", type=int, default=None, help="sub-envs stepped together (default: the algo's)")
     parser.add_argument("--seed", type=int, default=None, help="training seed (default: 0)")
     parser.add_argument("--device", choices=DEVICES, default=None, help="auto (CUDA if available), cpu or cuda")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads (default: all cores)")
+    add_threads_flag(parser)
     parser.add_argument("--out", help="run folder (must not exist or be empty)")
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR (to a new --timesteps/--iterations if given)")
     parser.add_argument("--eval-tasks", type=int, default=None, help="held-out tasks of the final evaluation (default: 1000)")
@@ -95,6 +105,23 @@ def make_spec(args: argparse.Namespace, algorithm: Algorithm, parser: argparse.A
         eval_tasks=1000 if args.eval_tasks is None else args.eval_tasks,
         eval_seed=0 if args.eval_seed is None else args.eval_seed,
     )
+
+
+def session_record(
+    argv: list[str], args: argparse.Namespace, spec: RunSpec, folder: RunFolder, seconds: float
+) -> dict[str, object]:
+    """What ``sessions.json`` keeps of one invocation: the command, where and how long it ran."""
+    last = read_progress(folder) if folder.progress.is_file() else {}
+    return {
+        "command": shlex.join(["python", "scripts/train.py", *argv]),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "wall_seconds": round(seconds, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
+        "device": resolve_device(spec.device).type,
+        "threads": args.threads,
+        "iterations": int(last["iteration"][-1]) if last else 0,
+        "env_steps": int(last["env_steps"][-1]) if last else 0,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
         agent = algorithm.train(folder, spec, progress, resume is not None)
     train_seconds = time.perf_counter() - start
+    folder.record_session(session_record(argv, args, spec, folder, train_seconds))
     plot_learning_curve(folder, f"{spec.algo} on {spec.env_id} {spec.env_kwargs}")
     document = evaluate_with_random(agent, spec.algo, spec, spec.eval_tasks, spec.eval_seed)
     write_results(folder.eval, document)

@@ -39,8 +39,8 @@ def test_bandit_table_cells_map_to_env_kwargs(tmp_path):
 
 
 def test_agent_sources():
-    assert callable(agent_source("baselines"))
-    with pytest.raises(ValueError, match="run directories is not supported yet"):
+    assert all(callable(agent_source(name)) for name in ("baselines", "rl2", "all"))
+    with pytest.raises(ValueError, match="is a path: score a run folder with `python scripts/evaluate.py"):
         agent_source(str(REPO))
     with pytest.raises(ValueError, match="unknown --agents"):
         agent_source("nonsense")
@@ -85,6 +85,24 @@ def test_reproduce_cli_runs_the_mdp_table_and_rejects_unknown_tables():
     for name in ("random", "greedy", "epsilon_greedy", "psrl", "opsrl", "ucrl2", "beb"):
         assert name in completed.stdout
     assert "n=100" in completed.stdout and "1939.5" in completed.stdout  # the paper's PSRL at n=100
-    completed = subprocess.run([sys.executable, "scripts/reproduce.py", "--table", "maze"],
+    completed = subprocess.run([sys.executable, "scripts/reproduce.py", "--table", "lunar"],
                                cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert completed.returncode == 2 and "maze" in completed.stderr
+    assert completed.returncode == 2 and "invalid choice: 'lunar'" in completed.stderr
+    completed = subprocess.run([sys.executable, "scripts/reproduce.py", "--table", "mdp", "--train"],
+                               cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2 and "--train trains RL² reference agents" in completed.stderr
+
+
+def test_reproduce_cli_prints_the_maze_statistics_beside_the_papers(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    completed = subprocess.run(
+        [sys.executable, "scripts/reproduce.py", "--table", "maze", "--tasks", "4", "--json", str(tmp_path / "m.json")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    out = completed.stdout
+    assert "small: MetaMaze-v0" in out and "large: MetaMazeLarge-v0" in out
+    assert "explorer" in out and "oracle" in out and "52.4/39.1" in out and "180.1/151.8" in out
+    grid = json.loads((tmp_path / "m.json").read_text())
+    assert [doc["env_id"] for doc in grid["cells"]] == ["MetaMaze-v0", "MetaMazeLarge-v0"]
+    assert grid["cells"][0]["results"]["oracle"]["metrics"]["success_rate"] == [1.0, 1.0]

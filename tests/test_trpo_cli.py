@@ -54,6 +54,10 @@ def test_train_writes_a_complete_run_folder_and_resumes(tmp_path, capsys):
     with (out / "progress.csv").open() as f:
         assert [int(r["iteration"]) for r in csv.DictReader(f)] == [1, 2, 3]
     assert json.loads((out / "config.json").read_text())["iterations"] == 3
+    sessions = json.loads((out / "sessions.json").read_text())
+    assert [s["iterations"] for s in sessions] == [2, 3]
+    assert sessions[1]["command"] == f"python scripts/train.py --resume {out} --iterations 3 --threads 1"
+    assert all(s["wall_seconds"] > 0 and s["threads"] == 1 and s["device"] == "cpu" for s in sessions)
     capsys.readouterr()
 
     evaluate = load_script("evaluate")

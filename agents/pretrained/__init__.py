@@ -1,0 +1,157 @@
+"""Shipped RL² reference agents: the trained run folders and the recipe behind each.
+
+Every setting the project trains an RL² reference agent for has a :class:`Recipe`
+(:data:`RECIPES`): the ``scripts/train.py`` command that trains it (learner, env, kwargs,
+hyperparameters, budget) and its run folder, ``agents/pretrained/<name>/``. A trained
+recipe ships that folder: ``config.json``, ``sessions.json`` (every command that trained
+it and its wall time), ``progress.csv``, ``learning_curve.png``, ``eval.json`` and
+``checkpoints/latest.pt``, the whole training state, so that
+``python scripts/train.py --resume agents/pretrained/<name> --timesteps N`` trains it on.
+
+    import agents
+    agent = agents.load_pretrained("MetaBandit-v0", num_arms=5, num_episodes=10)
+    result = agents.evaluation.evaluate(agent, "MetaBandit-v0", {"num_arms": 5, "num_episodes": 10})
+
+Settings are compared with :func:`meta_envs.env_setting`, so kwargs left at their defaults
+may be omitted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agents.evaluation import Agent
+from meta_envs.settings import env_setting
+
+#: where the shipped run folders live (inside the package)
+PRETRAINED_DIR = Path(__file__).resolve().parent
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How one shipped RL² reference agent is trained.
+
+    :param name: the run folder's name under :data:`PRETRAINED_DIR`.
+    :param env_id: a registered meta_envs ID.
+    :param env_kwargs: the setting's kwargs.
+    :param flags: the other ``scripts/train.py`` flags (hyperparameters, budget, envs).
+    :param algo: the learner (a key of ``agents.algorithms.ALGORITHMS``).
+    :param note: why these hyperparameters, where they differ from the paper's.
+    :param tested_on: other settings ``(env_id, env_kwargs)`` the agent is the reference for
+        without retraining, as in the paper (trained on small mazes, tested on large ones).
+    """
+
+    name: str
+    env_id: str
+    env_kwargs: Mapping[str, Any]
+    flags: tuple[str, ...]
+    algo: str = "trpo_gru"
+    note: str = ""
+    tested_on: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+
+    @property
+    def path(self) -> Path:
+        """The run folder."""
+        return PRETRAINED_DIR / self.name
+
+    @property
+    def checkpoint(self) -> Path:
+        """The checkpoint :func:`load_pretrained` reads."""
+        from agents.algorithms import ALGORITHMS
+
+        return self.path / "checkpoints" / f"latest{ALGORITHMS[self.algo].checkpoint_suffix}"
+
+    @property
+    def trained(self) -> bool:
+        """Whether the run folder and its checkpoint are there."""
+        return self.checkpoint.is_file()
+
+    def train_argv(self, out: Path | None = None) -> list[str]:
+        """``scripts/train.py`` arguments that train this recipe from scratch into ``out``
+        (default: its own run folder)."""
+        kwargs = ",".join(f"{key}={value}" for key, value in self.env_kwargs.items())
+        return ["--algo", self.algo, "--env", self.env_id, "--env-kwargs", kwargs, *self.flags,
+                "--out", str(self.path if out is None else out)]
+
+    @property
+    def command(self) -> str:
+        """The training command, run from the repository root."""
+        argv = self.train_argv(Path("agents") / "pretrained" / self.name)
+        return shlex.join(["python", "scripts/train.py", *argv])
+
+    def matches(self, env_id: str, env_kwargs: Mapping[str, Any], algo: str) -> bool:
+        """Whether this recipe's ``algo`` agent is the reference for ``(env_id, env_kwargs)``:
+        its training setting or one of :attr:`tested_on`."""
+        setting = env_setting(env_id, env_kwargs)
+        return algo == self.algo and any(
+            env_id == other_id and setting == env_setting(other_id, other_kwargs)
+            for other_id, other_kwargs in ((self.env_id, self.env_kwargs), *self.tested_on)
+        )
+
+
+def _bandit(arms: int, pulls: int, *flags: str, note: str = "") -> Recipe:
+    return Recipe(f"trpo_gru-bandit-k{arms}-n{pulls}", "MetaBandit-v0",
+                  {"num_arms": arms, "num_episodes": pulls}, flags, note=note)
+
+
+#: every shipped (or to-be-trained) RL² reference agent
+RECIPES: tuple[Recipe, ...] = (
+    _bandit(5, 10, "--timesteps", "2000000", "--threads", "1"),
+    _bandit(10, 10, "--timesteps", "4000000", "--threads", "1"),
+)
+
+
+def find_recipe(env_id: str, algo: str = "trpo_gru", **env_kwargs: Any) -> Recipe:
+    """The recipe of a setting.
+
+    :raises ValueError: if no recipe trains ``algo`` on this setting (the message lists them).
+    """
+    for recipe in RECIPES:
+        if recipe.matches(env_id, env_kwargs, algo):
+            return recipe
+    raise ValueError(
+        f"no RL² reference agent ({algo}) for {env_id} {env_kwargs}; recipes exist for:\n" + describe_recipes()
+    )
+
+
+def describe_recipes() -> str:
+    """One line per recipe: its algo, env, kwargs and whether its checkpoint is shipped."""
+    return "\n".join(
+        f"  {r.algo} {r.env_id} {dict(r.env_kwargs)}: {'shipped' if r.trained else 'not trained yet'}"
+        for r in RECIPES
+    )
+
+
+def load_pretrained(
+    env_id: str, algo: str = "trpo_gru", device: str = "cpu", greedy: bool = False, **env_kwargs: Any
+) -> Agent:
+    """The shipped RL² reference agent of a setting, ready for :func:`agents.evaluation.evaluate`.
+
+    For a setting the paper tests an agent on without retraining (``MetaMazeLarge-v0``),
+    that agent (``Recipe.tested_on``).
+
+    :param env_id: a registered meta_envs ID, e.g. ``"MetaBandit-v0"``.
+    :param algo: the learner that trained it.
+    :param device: where the policy runs (``cpu``, ``cuda`` or ``auto``).
+    :param greedy: act by the argmax instead of sampling (the RL² convention, default).
+    :param env_kwargs: the setting, e.g. ``num_arms=5, num_episodes=10``.
+    :raises ValueError: if the setting has no recipe, or its checkpoint is not shipped (the
+        message lists what exists and the command that trains the missing one).
+    """
+    from agents.algorithms import ALGORITHMS
+    from agents.run_folder import RunFolder, resolve_device
+
+    recipe = find_recipe(env_id, algo, **env_kwargs)
+    if not recipe.trained:
+        raise ValueError(
+            f"the RL² reference agent for {env_id} {env_kwargs} is not trained yet ({recipe.checkpoint} is missing);"
+            f" train it with\n  {recipe.command}\nor `python scripts/reproduce.py --train`. Recipes:\n"
+            + describe_recipes()
+        )
+    algorithm = ALGORITHMS[algo]
+    folder = RunFolder(recipe.path, algorithm.checkpoint_suffix)
+    return algorithm.load_agent(folder, folder.read_spec(), resolve_device(device), greedy=greedy)

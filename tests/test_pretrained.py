@@ -1,0 +1,71 @@
+"""The shipped RL² reference agents (agents.pretrained) and their place in the reproduction."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import pytest
+
+import agents
+import agents.pretrained as pretrained
+from agents.baselines import RandomAgent
+from agents.evaluation import evaluate
+from agents.paper_tables import PACKAGED_TABLES, PaperTable, load_paper_table
+from agents.reproduction import agent_source, format_comparison, run_table
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+SHIPPED = [recipe for recipe in pretrained.RECIPES if recipe.trained]
+
+
+def test_recipes_are_found_by_setting_with_defaults_omitted():
+    recipe = pretrained.find_recipe("MetaBandit-v0", num_arms=5, num_episodes=10)
+    assert recipe is pretrained.find_recipe("MetaBandit-v0")  # the env's defaults
+    assert recipe.command.startswith("python scripts/train.py --algo trpo_gru --env MetaBandit-v0 ")
+    assert recipe.command.endswith("--out agents/pretrained/trpo_gru-bandit-k5-n10")
+    with pytest.raises(ValueError, match=r"no RL² reference agent .* recipes exist for:\n  trpo_gru MetaBandit-v0"):
+        pretrained.find_recipe("MetaBandit-v0", num_arms=7)
+    with pytest.raises(ValueError, match="has no kwarg"):
+        pretrained.find_recipe("MetaBandit-v0", arms=5)
+
+
+def test_a_recipe_without_its_checkpoint_says_how_to_train_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
+    assert not any(recipe.trained for recipe in pretrained.RECIPES)
+    with pytest.raises(ValueError, match=r"not trained yet .*\n  python scripts/train.py --algo trpo_gru"):
+        agents.load_pretrained("MetaBandit-v0", num_arms=5, num_episodes=10)
+    agents_, unavailable = agent_source("rl2")("MetaBandit-v0", {"num_arms": 5, "num_episodes": 10})
+    assert agents_ == {} and "reproduce.py --train" in unavailable["rl2"]
+    assert agent_source("rl2")("MetaBandit-v0", {"num_arms": 7, "num_episodes": 10})[1] == {
+        "rl2": "no RL² reference recipe for this setting"
+    }
+
+
+def test_some_reference_agents_are_shipped():
+    assert len(SHIPPED) >= 1
+
+
+@pytest.mark.parametrize("recipe", SHIPPED, ids=[recipe.name for recipe in SHIPPED])
+def test_shipped_agents_load_and_beat_random_on_held_out_tasks(recipe):
+    agent = agents.load_pretrained(recipe.env_id, recipe.algo, **recipe.env_kwargs)
+    ours = evaluate(agent, recipe.env_id, recipe.env_kwargs, num_tasks=200, seed=3)
+    num_actions = int(gym.make(recipe.env_id, **recipe.env_kwargs).action_space.n)
+    random = evaluate(RandomAgent(num_actions), recipe.env_id, recipe.env_kwargs, num_tasks=200, seed=3)
+    assert ours.mean - ours.ci95 > random.mean + random.ci95
+    # the run folder carries what the README promises
+    for name in ("config.json", "sessions.json", "progress.csv", "learning_curve.png", "eval.json"):
+        assert (recipe.path / name).is_file(), name
+    sessions = json.loads((recipe.path / "sessions.json").read_text())
+    assert sessions and all(s["command"].startswith("python scripts/train.py") for s in sessions)
+
+
+@pytest.mark.skipif(not any(r.env_id == "MetaBandit-v0" for r in SHIPPED), reason="no shipped bandit agent")
+def test_the_rl2_column_is_filled_from_the_shipped_agents():
+    shipped = next(r for r in SHIPPED if r.env_id == "MetaBandit-v0")
+    full = load_paper_table("bandit", PACKAGED_TABLES)
+    cell = full.cell_name(shipped.env_kwargs)
+    table = PaperTable("bandit", full.layout, {cell: full.cells[cell]}, full.source)
+    grid = run_table(table, agent_source("all"), num_tasks=20, seed=0, progress=False)
+    assert {"rl2", "gittins", "random"} <= set(grid["cells"][0]["results"])
+    assert "RL² reference agents against the paper's RL² (target: within 2%)" in format_comparison(table, grid)
