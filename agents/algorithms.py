@@ -53,6 +53,25 @@ class Algorithm:
     load_agent: Callable[..., Agent]
     checkpoint_suffix: str = ".pt"
 
+    def hyperparameters(
+        self, env_id: str, env_kwargs: dict[str, Any], overrides: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A run's full hyperparameters: the dataclass defaults, then :attr:`quick_start`,
+        then :attr:`env_defaults`, then ``overrides``.
+
+        :raises ValueError: for an unknown name or a value the dataclass rejects.
+        """
+        overrides = dict(overrides or {})
+        known = [field.name for field in dataclasses.fields(self.config_type)]
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise ValueError(f"unknown {self.name} hyperparameter(s) {unknown}; known: {known}")
+        values = {**self.quick_start, **self.env_defaults(env_id, env_kwargs), **overrides}
+        try:
+            return dataclasses.asdict(self.config_type(**values))
+        except TypeError as error:  # a wrongly typed value: say which run it was for
+            raise ValueError(f"bad {self.name} hyperparameters {overrides}: {error}") from error
+
 
 def _train_trpo_gru(folder: RunFolder, spec: RunSpec, progress: Callable, resume: bool) -> Agent:
     return trpo_gru_trainer.train(folder, spec, progress, resume).agent()

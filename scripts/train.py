@@ -83,12 +83,7 @@ def make_spec(args: argparse.Namespace, algorithm: Algorithm, parser: argparse.A
     env_id = args.env or "MetaBandit-v0"
     try:
         env_kwargs = parse_env_kwargs(args.env_kwargs or "")
-        hyperparameters = {
-            **algorithm.quick_start,
-            **algorithm.env_defaults(env_id, env_kwargs),
-            **given_fields(algorithm.config_type, args),
-        }
-        config = algorithm.config_type(**hyperparameters)
+        hyperparameters = algorithm.hyperparameters(env_id, env_kwargs, given_fields(algorithm.config_type, args))
     except (ValueError, TypeError) as err:
         parser.error(str(err))
     timesteps = args.timesteps if args.iterations is None else None
@@ -101,7 +96,7 @@ def make_spec(args: argparse.Namespace, algorithm: Algorithm, parser: argparse.A
         device=args.device or "auto",
         timesteps=algorithm.default_timesteps if timesteps is None and args.iterations is None else timesteps,
         iterations=args.iterations,
-        hyperparameters=dataclasses.asdict(config),
+        hyperparameters=hyperparameters,
         eval_tasks=1000 if args.eval_tasks is None else args.eval_tasks,
         eval_seed=0 if args.eval_seed is None else args.eval_seed,
     )
@@ -115,7 +110,7 @@ def session_record(
     return {
         "command": shlex.join(["python", "scripts/train.py", *argv]),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "wall_seconds": round(seconds, 1),
+        "wall_seconds": round(seconds, 3),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
         "device": resolve_device(spec.device).type,
         "threads": args.threads,

@@ -190,3 +190,20 @@ def test_policy_step_rolls_back_when_nothing_improves():
     stats = trpo_step(policy, data, torch.zeros_like(data.rewards), TRPOConfig(line_search_steps=3), torch.Generator())
     assert not stats.accepted and stats.line_search_steps == 3
     torch.testing.assert_close(flat_parameters(policy), before, rtol=0, atol=0)
+
+
+def test_entropy_bonus_alone_moves_the_policy_towards_uniform():
+    policy, data = _batch()
+    with torch.no_grad():
+        old_logits = policy(data.observations)[0]
+    # zero advantages: only the entropy term can improve the objective
+    stats = trpo_step(policy, data, torch.zeros_like(data.rewards), TRPOConfig(entropy_coef=0.1), torch.Generator())
+    with torch.no_grad():
+        new_logits = policy(data.observations)[0]
+
+    def entropy(logits):
+        log_p = torch.log_softmax(logits, -1)
+        return masked_mean(-(log_p.exp() * log_p).sum(-1), data.mask).item()
+
+    assert stats.accepted and stats.surrogate_gain > 0
+    assert entropy(new_logits) > entropy(old_logits)

@@ -102,6 +102,8 @@ def _bandit(arms: int, pulls: int, *flags: str, note: str = "") -> Recipe:
 RECIPES: tuple[Recipe, ...] = (
     _bandit(5, 10, "--timesteps", "2000000", "--threads", "1"),
     _bandit(10, 10, "--timesteps", "4000000", "--threads", "1"),
+    _bandit(50, 10, "--num-envs", "2000", "--steps-per-iteration", "20000", "--timesteps", "10000000", "--threads", "1",
+            note="2,000 trials per iteration: at k=50 the Bayes-optimal policy is only 0.05 above greedy"),
 )
 
 

@@ -49,6 +49,12 @@ class TRPOConfig:
     normalize_advantages: bool = True
     """Scale the batch's advantages to mean 0, std 1 before the policy step."""
 
+    entropy_coef: float = 0.0
+    """Weight of the policy's mean entropy added to the surrogate (0: TRPO as the paper ran
+    it). A small bonus keeps a meta-policy from turning deterministic before it has
+    learned to explore (the public PPO reproduction of RL², lucaslingle/pytorch_rl2,
+    uses 0.01)."""
+
     max_kl: float = 0.01
     """Bound on the mean KL(old ‖ new) of one policy update (paper: 0.01)."""
 
@@ -118,6 +124,7 @@ class TRPOConfig:
         check_number("fvp_subsample", self.fvp_subsample, 1e-6, 1.0)
         check_number("fvp_fd_eps", self.fvp_fd_eps, 1e-12, 1.0)
         check_number("value_lr", self.value_lr, 1e-12, float("inf"))
+        check_number("entropy_coef", self.entropy_coef, 0.0, float("inf"))
         if not isinstance(self.normalize_advantages, bool):
             raise TypeError(f"normalize_advantages must be a bool, got {self.normalize_advantages!r}")
         if self.value_targets not in ("returns", "lambda_returns"):

@@ -291,14 +291,25 @@ class FisherVectorProduct:
         return (self._kl_gradient_at(self.theta + eps * v) - self._kl_gradient_at(self.theta - eps * v)) / (2 * eps)
 
 
-def surrogate(logits: torch.Tensor, data: TrialData, old_log_prob: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
-    """Importance-weighted advantage ``mean(π(a|h)/π_old(a|h) · A)`` over the trials' steps."""
-    log_prob = torch.log_softmax(logits, -1).gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
-    return masked_mean(torch.exp(log_prob - old_log_prob) * advantages, data.mask)
+def surrogate(
+    logits: torch.Tensor,
+    data: TrialData,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    entropy_coef: float = 0.0,
+) -> torch.Tensor:
+    """Importance-weighted advantage ``mean(π(a|h)/π_old(a|h) · A)`` over the trials' steps,
+    plus ``entropy_coef`` times the policy's mean entropy (0: TRPO's own surrogate)."""
+    log_p = torch.log_softmax(logits, -1)
+    log_prob = log_p.gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
+    value = masked_mean(torch.exp(log_prob - old_log_prob) * advantages, data.mask)
+    if entropy_coef:
+        value = value + entropy_coef * masked_mean(-(log_p.exp() * log_p).sum(-1), data.mask)
+    return value
 
 
 def surrogate_gradient(
-    policy: RecurrentNet, data: TrialData, advantages: torch.Tensor
+    policy: RecurrentNet, data: TrialData, advantages: torch.Tensor, entropy_coef: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
     """The surrogate's gradient at the current parameters (one forward + backward pass).
 
@@ -309,7 +320,7 @@ def surrogate_gradient(
     logits = policy(data.observations)[0]
     old_logits = logits.detach()
     old_log_prob = torch.log_softmax(old_logits, -1).gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
-    loss = surrogate(logits, data, old_log_prob, advantages)
+    loss = surrogate(logits, data, old_log_prob, advantages, entropy_coef)
     gradient = flat_gradient(torch.autograd.grad(loss, list(policy.parameters())))
     return gradient, old_logits, old_log_prob, loss.item()
 
@@ -351,7 +362,9 @@ def trpo_step(
         return clock[-1] - clock[-2]
 
     with ieee_float32():
-        gradient, old_logits, old_log_prob, loss_before = surrogate_gradient(policy, data, advantages)
+        gradient, old_logits, old_log_prob, loss_before = surrogate_gradient(
+            policy, data, advantages, config.entropy_coef
+        )
         old_log_p = torch.log_softmax(old_logits, -1)
         entropy = masked_mean(-(old_log_p.exp() * old_log_p).sum(-1), data.mask).item()
         gradient_s = lap()
@@ -381,7 +394,7 @@ def trpo_step(
                 new_logits = policy(data.observations)[0]
                 forwards += 1
                 kl = masked_mean(categorical_kl(old_logits, new_logits), data.mask).item()
-                gain = surrogate(new_logits, data, old_log_prob, advantages).item() - loss_before
+                gain = surrogate(new_logits, data, old_log_prob, advantages, config.entropy_coef).item() - loss_before
                 if kl <= config.max_kl and gain > 0:
                     return UpdateStats(
                         kl, entropy, gain, fraction * expected_full, backtracks, True,
