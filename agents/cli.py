@@ -31,11 +31,12 @@ def parse_env_kwargs(text: str) -> dict[str, Any]:
             )
         if name in result:
             raise ValueError(f"--env-kwargs gives {name!r} twice")
-        result[name] = _parse_value(raw)
+        result[name] = parse_value(raw)
     return result
 
 
-def _parse_value(raw: str) -> Any:
+def parse_value(raw: str) -> Any:
+    """``"10"`` -> 10, ``"0.5"`` -> 0.5, ``"True"``/``"False"``/``"None"`` -> themselves, else the string."""
     for convert in (int, float):
         try:
             return convert(raw)

@@ -24,6 +24,7 @@ episode lengths, :mod:`agents.maze_metrics`) adds them to each result as
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -45,21 +46,69 @@ FAMILY_METRICS: dict[str, Callable[[str, Mapping[str, Any], np.ndarray, np.ndarr
 
 @runtime_checkable
 class Agent(Protocol):
-    """What the evaluation protocol needs from an agent.
+    """What the evaluation protocol needs from an agent: two methods, both batched.
 
-    The RL² observation already carries the previous action, reward and done flag, so
-    an agent learns from what :meth:`act` sees; it needs no separate update call.
+    :func:`evaluate` runs ``num_envs`` trials side by side through the family's native
+    vector env and drives the agent like this::
 
-    A reference agent that is *meant* to know the tasks (the maze's map-knowing oracle,
-    a ceiling; never a learner) also defines ``set_tasks(tasks)``: :func:`evaluate`
-    calls it right after :meth:`reset` with the task of each sub-env's trial.
+        agent.reset(num_envs, seed)            # num_envs new trials start together
+        agent.set_tasks(tasks)                 # only if the agent defines it (see below)
+        observation = first RL² observations   # dict of arrays, each (num_envs, ...)
+        while some trial runs:
+            actions = agent.act(observation)   # int array (num_envs,), one action per trial
+            observation, ... = envs.step(actions)
+
+    ``observation`` is the RL² observation of :mod:`meta_envs.trial` with a leading batch
+    axis: ``obs`` (the state), ``prev_action`` (one-hot), ``prev_reward`` and ``prev_done``
+    (shape ``(num_envs, 1)``). It carries the previous action, reward and done flag, so an
+    agent learns from what :meth:`act` sees; there is no separate update call. A
+    recurrent agent keeps its state per trial inside the object: it sets it up in
+    :meth:`reset` and carries it across the inner episodes of the trial (``prev_done``
+    says where one ended); it starts a fresh state where a trial starts, which is the
+    only observation whose ``prev_action`` is all zeros (after :meth:`reset`, and when a
+    vector env with autoreset starts a sub-env's next trial). Actions must be valid for
+    the env's ``Discrete`` action space; the env rejects anything else with a clear error.
+
+    ``set_tasks(tasks)``: only for *reference* agents that are meant to know the tasks
+    (the maze's map-knowing oracle, a ceiling; never a learner or a method under test).
+    :func:`evaluate` calls it right after :meth:`reset` with each sub-env's task.
+
+    :func:`check_agent` says what an object lacks.
     """
 
     def reset(self, num_envs: int, seed: int) -> None:
-        """Forget everything: ``num_envs`` new trials start together (memory, hidden state)."""
+        """Forget everything: ``num_envs`` new trials start together (memory, hidden state);
+        ``seed`` seeds the agent's own random draws for these trials."""
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         """Actions (int array of shape ``(num_envs,)``) for a batch of RL² observations."""
+
+
+def check_agent(agent: object, what: str = "the agent") -> Agent:
+    """Return ``agent`` if it satisfies the :class:`Agent` protocol, else raise a clear error.
+
+    :param what: how the message names the object (e.g. ``"what make_agent returned"``).
+    :raises TypeError: naming the missing or mis-signed methods.
+    """
+    problems = []
+    for method, arguments in (("reset", (1, 0)), ("act", ({},))):
+        bound = getattr(agent, method, None)
+        if not callable(bound):
+            problems.append(f"no {method}() method")
+            continue
+        try:
+            inspect.signature(bound).bind(*arguments)
+        except TypeError:
+            problems.append(f"{method}{inspect.signature(bound)} does not take {len(arguments)} positional argument(s)")
+        except ValueError:  # no signature (a builtin): nothing to check
+            pass
+    if problems:
+        raise TypeError(
+            f"{what} ({type(agent).__name__}) is not an agent: {'; '.join(problems)}. An agent has "
+            "reset(num_envs: int, seed: int) -> None and act(observation: dict[str, np.ndarray]) -> np.ndarray "
+            "(batched; see agents.evaluation.Agent)"
+        )
+    return agent  # type: ignore[return-value]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,8 +174,7 @@ def evaluate(
     env_kwargs = dict(env_kwargs or {})
     check_int("num_tasks", num_tasks, 1)
     check_int("batch_size", batch_size, 1)
-    if not isinstance(agent, Agent):
-        raise TypeError(f"agent must have reset(num_envs, seed) and act(observation); got {type(agent).__name__}")
+    check_agent(agent)
     tasks = meta_envs.held_out_tasks(env_id, num_tasks, seed, **env_kwargs)
     noise = np.random.SeedSequence(seed, spawn_key=(meta_envs.task_sets.HELD_OUT_SPAWN_KEY, 1))
     batch_seeds = noise.generate_state(-(-num_tasks // batch_size), np.uint32)

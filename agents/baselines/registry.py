@@ -15,9 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agents.baselines import BaselineUnavailable
-from agents.baselines.bandit_registry import BANDIT_BASELINES, bandit_ceiling, make_bandit_baseline
+from agents.baselines.bandit_registry import BANDIT_BASELINES, bandit_ceiling, bandit_setting, make_bandit_baseline
+from agents.baselines.bandit_registry import tuned_hyperparameters as tuned_bandit_hyperparameters
 from agents.baselines.maze import MAZE_BASELINES, maze_baseline_maker
-from agents.baselines.tabular_mdp_hyperparameters import MDP_BASELINES, make_mdp_baseline
+from agents.baselines.tabular_mdp_hyperparameters import MDP_BASELINES, make_mdp_baseline, mdp_setting
+from agents.baselines.tabular_mdp_hyperparameters import tuned_hyperparameters as tuned_mdp_hyperparameters
 from agents.evaluation import Agent
 
 
@@ -30,17 +32,27 @@ class FamilyBaselines:
         :class:`BaselineUnavailable` where that baseline does not apply.
     :param ceiling: ``ceiling(env_kwargs)``: the best expected trial return any agent can
         get in a setting (``None`` where it is not computable); ``None`` for none at all.
+    :param tuned: ``tuned(env_kwargs)``: the family's hyperparameter dataclass with the
+        setting's tuned values; ``make(name, env_kwargs, hyperparameters)`` then takes
+        others. ``None`` for a family without hyperparameters.
     """
 
     names: tuple[str, ...]
-    make: Callable[[str, Mapping[str, Any]], Agent]
+    make: Callable[..., Agent]
     ceiling: Callable[[Mapping[str, Any]], float | None] | None = None
+    tuned: Callable[[Mapping[str, Any]], Any] | None = None
 
 
 #: env ID -> its family's baselines
 FAMILIES: dict[str, FamilyBaselines] = {
-    "MetaBandit-v0": FamilyBaselines(tuple(BANDIT_BASELINES), make_bandit_baseline, bandit_ceiling),
-    "MetaTabularMDP-v0": FamilyBaselines(tuple(MDP_BASELINES), make_mdp_baseline),
+    "MetaBandit-v0": FamilyBaselines(
+        tuple(BANDIT_BASELINES), make_bandit_baseline, bandit_ceiling,
+        lambda env_kwargs: tuned_bandit_hyperparameters(*bandit_setting(env_kwargs)),
+    ),
+    "MetaTabularMDP-v0": FamilyBaselines(
+        tuple(MDP_BASELINES), make_mdp_baseline,
+        tuned=lambda env_kwargs: tuned_mdp_hyperparameters(mdp_setting(env_kwargs).num_episodes),
+    ),
     "MetaMaze-v0": FamilyBaselines(MAZE_BASELINES, maze_baseline_maker("MetaMaze-v0")),
     "MetaMazeLarge-v0": FamilyBaselines(MAZE_BASELINES, maze_baseline_maker("MetaMazeLarge-v0")),
 }
@@ -72,10 +84,35 @@ def make_baselines(
     agents, unavailable = {}, {}
     for name in names:
         try:
-            agents[name] = family.make(name, env_kwargs)
+            agents[name] = make_baseline(env_id, name, env_kwargs)
         except BaselineUnavailable as reason:
             unavailable[name] = str(reason)
     return agents, unavailable
+
+
+def make_baseline(
+    env_id: str, name: str, env_kwargs: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> Agent:
+    """One baseline of a setting, with the setting's tuned hyperparameters or ``overrides`` of them.
+
+    :param overrides: hyperparameter values replacing the tuned ones (fields of the
+        family's hyperparameter dataclass, e.g. ``{"ucb_c": 0.3}``).
+    :raises ValueError: for an unknown baseline or hyperparameter, or a family without any.
+    :raises BaselineUnavailable: if the baseline does not apply to the setting.
+    """
+    family = family_baselines(env_id)
+    if name not in family.names:
+        raise ValueError(f"unknown baseline {name!r} for {env_id}; known: {list(family.names)}")
+    if not overrides:
+        return family.make(name, env_kwargs)
+    if family.tuned is None:
+        raise ValueError(f"the baselines of {env_id} have no hyperparameters to set (got {dict(overrides)})")
+    tuned = family.tuned(env_kwargs)
+    known = [field.name for field in dataclasses.fields(tuned)]
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ValueError(f"unknown hyperparameter(s) {unknown} of the {env_id} baselines; known: {known}")
+    return family.make(name, env_kwargs, dataclasses.replace(tuned, **overrides))
 
 
 def exact_ceiling(env_id: str, env_kwargs: Mapping[str, Any]) -> float | None:

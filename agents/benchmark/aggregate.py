@@ -1,0 +1,135 @@
+"""Aggregates of normalised scores across cells and seeds, by ``rliable`` (Agarwal et al. 2021).
+
+Scores come as ``{method: array (runs, cells)}`` of normalised scores (0 random, 1 the
+cell's reference). For every method this computes the mean, the median, the
+interquartile mean (IQM) and the optimality gap (mean shortfall below 1) with 95%
+stratified-bootstrap confidence intervals over runs (``rliable.library.get_interval_estimates``),
+and performance profiles (the share of runs and cells scoring above τ, with their CIs).
+A method with a single run (a deterministic reference) gets an interval of zero width:
+its spread over seeds is not known. The bootstrap is seeded (:func:`_interval_estimates`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+#: the aggregate metrics, in rliable's order of the score vector
+METRICS = ("mean", "median", "iqm", "optimality_gap")
+
+
+def _metrics(scores: np.ndarray) -> np.ndarray:
+    from rliable import metrics
+
+    return np.array([
+        metrics.aggregate_mean(scores),
+        metrics.aggregate_median(scores),
+        metrics.aggregate_iqm(scores),
+        metrics.aggregate_optimality_gap(scores),
+    ])
+
+
+def _interval_estimates(matrices, func, reps: int, seed: int):
+    """rliable's stratified-bootstrap estimates, reproducible for a seed.
+
+    rliable's ``StratifiedBootstrap`` draws its resamples from NumPy's global legacy
+    generator whatever ``random_state`` it is given, so the call seeds that generator and
+    puts its previous state back afterwards.
+    """
+    from rliable import library as rly
+
+    # a single run resamples to itself: its interval is its point (no bootstrap needed)
+    single = {m: scores for m, scores in matrices.items() if scores.shape[0] == 1}
+    points = {m: func(scores) for m, scores in single.items()}
+    intervals = {m: np.stack([point, point]) for m, point in points.items()}
+    several = {m: scores for m, scores in matrices.items() if m not in single}
+    if several:
+        saved = np.random.get_state()
+        np.random.seed(seed)
+        try:
+            more_points, more_intervals = rly.get_interval_estimates(several, func, reps=reps)
+        finally:
+            np.random.set_state(saved)
+        points.update(more_points)
+        intervals.update(more_intervals)
+    return {m: points[m] for m in matrices}, {m: intervals[m] for m in matrices}
+
+
+def aggregate_scores(
+    matrices: Mapping[str, np.ndarray], reps: int = 2000, seed: int = 0
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``{method: {metric: {"point", "low", "high"}}}`` for :data:`METRICS`.
+
+    :param matrices: method -> normalised scores ``(runs, cells)``.
+    :param reps: bootstrap replications.
+    :param seed: seeds the bootstrap.
+    """
+    points, intervals = _interval_estimates(matrices, _metrics, reps, seed)
+    return {
+        method: {
+            name: {"point": float(points[method][i]), "low": float(intervals[method][0, i]),
+                   "high": float(intervals[method][1, i])}
+            for i, name in enumerate(METRICS)
+        }
+        for method in matrices
+    }
+
+
+def performance_profiles(
+    matrices: Mapping[str, np.ndarray], taus: np.ndarray, reps: int = 2000, seed: int = 0
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """rliable's performance profiles: per method, the share of (run, cell) scores above
+    each τ, and its ``(2, len(taus))`` 95% interval."""
+    from rliable import library as rly
+
+    return _interval_estimates(matrices, lambda scores: rly.score_distributions(scores, taus), reps, seed)
+
+
+def plot_aggregates(aggregates: Mapping[str, Mapping[str, Mapping[str, float]]], path, xlabel: str = "normalised score") -> None:
+    """rliable's interval-estimate plot of :func:`aggregate_scores`' output, saved to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rliable import plot_utils
+
+    methods = list(aggregates)
+    points = {m: np.array([aggregates[m][k]["point"] for k in METRICS]) for m in methods}
+    intervals = {m: np.array([[aggregates[m][k][side] for k in METRICS] for side in ("low", "high")]) for m in methods}
+    fig, _ = plot_utils.plot_interval_estimates(points, intervals, metric_names=["Mean", "Median", "IQM", "Optimality gap"],
+                                                algorithms=methods, xlabel=xlabel)
+    fig.savefig(path, bbox_inches="tight", dpi=110)
+    plt.close(fig)
+
+
+def plot_profiles(matrices: Mapping[str, np.ndarray], path, xlabel: str = r"normalised score $\tau$") -> None:
+    """rliable's performance profiles of every method (with their 95% CIs), saved to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rliable import plot_utils
+
+    low = min(0.0, min(float(m.min()) for m in matrices.values()))
+    high = max(1.2, max(float(m.max()) for m in matrices.values()))
+    taus = np.linspace(low, high, 61)
+    profiles, cis = performance_profiles(matrices, taus)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax, xlabel=xlabel,
+                                         ylabel=r"fraction of runs (and cells) $> \tau$")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def format_aggregates(aggregates: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    """A markdown table: one row per method, ``point [low, high]`` per metric."""
+    header = "| method | " + " | ".join(METRICS) + " |"
+    lines = [header, "|---|" + "---|" * len(METRICS)]
+    for method, values in aggregates.items():
+        cells = [f"{v['point']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for v in (values[m] for m in METRICS)]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

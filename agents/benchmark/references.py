@@ -1,0 +1,108 @@
+"""Reference results of every suite cell and the normalised score built on them.
+
+The references are what the project's own agents score on each cell's held-out tasks:
+every classic baseline of the family (:mod:`agents.baselines.registry`) and the shipped
+RL² reference agent (``rl2``, :mod:`agents.pretrained`) where there is one. They are
+computed by ``python scripts/build_suite_references.py`` (every suite: a few minutes on 2
+CPU cores) and kept in ``agents/data/suite_references.json``::
+
+    {"suites": {suite_id: {"command": str, "created": str, "num_tasks": int, "seed": int,
+                           "cells": {cell: {"env_id", "env_kwargs",
+                                            "results": {name: {"mean", "ci95", "per_episode"[, "metrics"]}}}}}}}
+
+Normalised score of a cell: ``(score - random) / (reference - random)``: 0 is the random
+policy, 1 the cell's reference (:attr:`agents.benchmark.suites.SuiteCell.reference`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agents.benchmark.suites import BEST_BASELINE, Suite, SuiteCell
+
+#: where the references are kept
+REFERENCES_PATH = Path(__file__).resolve().parent.parent / "data" / "suite_references.json"
+
+#: result names that are never "the best baseline" of a cell: the floor, the learners,
+#: and agents that are handed the task
+NOT_BASELINES = ("random", "rl2", "oracle")
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalizer:
+    """How a cell's scores are normalised.
+
+    :param random: the random policy's mean trial return (normalised 0).
+    :param reference: the result name normalised to 1.
+    :param reference_score: its mean trial return.
+    """
+
+    random: float
+    reference: str
+    reference_score: float
+
+    def __call__(self, score: float) -> float:
+        """``(score - random) / (reference - random)``."""
+        return (score - self.random) / (self.reference_score - self.random)
+
+
+def build_references(suite: Suite, progress: bool = True) -> dict[str, Any]:
+    """Evaluate every baseline and the shipped RL² agent on every cell of ``suite``.
+
+    :return: the suite's entry of the references file (module docstring).
+    """
+    from tqdm.auto import tqdm
+
+    from agents.reproduction import all_agents, evaluate_agents
+
+    cells = {}
+    with tqdm(total=len(suite.cells), unit="cell", disable=not progress) as bar:
+        for cell in suite.cells:
+            bar.set_description(f"{suite.id} {cell.name}")
+            agents = all_agents(cell.env_id, cell.env_kwargs)[0]
+            results = evaluate_agents(agents, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed)
+            cells[cell.name] = {"env_id": cell.env_id, "env_kwargs": dict(cell.env_kwargs),
+                                "results": {name: result.summary() for name, result in results.items()}}
+            bar.update(1)
+    return {"num_tasks": suite.num_tasks, "seed": suite.seed, "cells": cells}
+
+
+def write_references(suites: Mapping[str, dict[str, Any]], command: str, path: Path = REFERENCES_PATH) -> None:
+    """Store suites' references with the command that computed them (other suites in the file stay)."""
+    document = json.loads(path.read_text()) if path.is_file() else {"suites": {}}
+    for suite_id, entry in suites.items():
+        document["suites"][suite_id] = {"command": command, "created": time.strftime("%Y-%m-%d"), **entry}
+    path.write_text(json.dumps(document, indent=1) + "\n")
+
+
+def load_references(suite: Suite, path: Path = REFERENCES_PATH) -> dict[str, dict[str, Any]]:
+    """Cell name -> ``{"env_id", "env_kwargs", "results"}`` of a suite.
+
+    :raises ValueError: if the file has no (or stale) references for this suite.
+    """
+    rebuild = f"run `python scripts/build_suite_references.py --suite {suite.id}`"
+    document = json.loads(path.read_text()) if path.is_file() else {"suites": {}}
+    entry = document["suites"].get(suite.id)
+    if entry is None:
+        raise ValueError(f"{path} has no references for suite {suite.id}; {rebuild}")
+    stale = [c.name for c in suite.cells if c.name not in entry["cells"]]
+    if stale or (entry["num_tasks"], entry["seed"]) != (suite.num_tasks, suite.seed):
+        raise ValueError(f"the references of suite {suite.id} in {path} do not match the suite ({stale=}); {rebuild}")
+    return entry["cells"]
+
+
+def cell_normalizer(cell: SuiteCell, results: Mapping[str, Mapping[str, Any]]) -> Normalizer:
+    """The normaliser of a cell from its reference results (``results``: name -> summary)."""
+    if cell.reference == BEST_BASELINE:
+        baselines = {name: r["mean"] for name, r in results.items() if name not in NOT_BASELINES}
+        reference = max(baselines, key=baselines.__getitem__)
+    else:
+        reference = cell.reference
+    if "random" not in results or reference not in results:
+        raise ValueError(f"cell {cell.name} has no stored result for 'random' or {reference!r}")
+    return Normalizer(results["random"]["mean"], reference, results[reference]["mean"])

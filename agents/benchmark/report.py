@@ -1,0 +1,131 @@
+"""A benchmark report as a markdown table and plots.
+
+:func:`write_outputs` writes, into one folder: ``report.json`` (the report,
+:mod:`agents.benchmark.scoring`), ``report.md`` (per-cell table and aggregates),
+``cells.png`` (normalised score per cell: the agent against the RL² reference and the
+strongest baselines), ``per_episode.png`` (mean return of each episode index within the
+trial, the picture of fast learning), ``aggregates.png`` (rliable's interval estimates)
+and ``performance_profile.png`` (rliable's performance profiles).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.benchmark.aggregate import format_aggregates, plot_aggregates, plot_profiles
+from agents.benchmark.scoring import score_matrices, write_report
+
+#: how many baselines the per-cell plots show beside the agent and RL²
+SHOWN_BASELINES = 4
+
+
+def format_markdown(report: dict[str, Any]) -> str:
+    """The report as markdown: per-cell scores, then the aggregates."""
+    suite, agent = report["suite"], report["agent"]
+    lines = [
+        f"# {agent} on {suite['id']}",
+        "",
+        f"{suite['description']}; {suite['num_tasks']} held-out tasks per cell (seed {suite['seed']}); "
+        f"agent seeds {report['seeds']}. Normalised score: 0 = random, 1 = the cell's reference.",
+        "",
+        "| cell | random | reference | rl2 | agent (mean ± 95% CI over tasks, first seed) | agent normalised (mean over seeds) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, cell in report["cells"].items():
+        norm, refs, runs = cell["normalizer"], cell["references"], cell["runs"]
+        rl2 = f"{refs['rl2']['mean']:.2f} ({refs['rl2']['normalized']:.3f})" if "rl2" in refs else "–"
+        normalized = np.mean([run["normalized"] for run in runs])
+        lines.append(
+            f"| {name} | {norm['random']:.2f} | {norm['reference_score']:.2f} ({norm['reference']}) | {rl2} | "
+            f"{runs[0]['mean']:.2f} ± {runs[0]['ci95']:.2f} | {normalized:.3f} |"
+        )
+    lines += ["", "## Aggregates (normalised scores; rliable, 95% stratified-bootstrap CIs over seeds)", "",
+              format_aggregates(report["aggregates"]), ""]
+    return "\n".join(lines)
+
+
+def _shown_methods(report: dict[str, Any]) -> list[str]:
+    """The agent, ``rl2`` if present, and the strongest baselines common to every cell."""
+    matrices = score_matrices(report)
+    agent = report["agent"]
+    baselines = [m for m in matrices if m not in (agent, "rl2")]
+    baselines.sort(key=lambda m: -float(matrices[m].mean()))
+    return [agent] + (["rl2"] if "rl2" in matrices else []) + baselines[:SHOWN_BASELINES]
+
+
+def plot_cells(report: dict[str, Any], path: Path) -> None:
+    """Grouped bars of the normalised score per cell (the agent's: mean over seeds, with
+    the range of its seeds as an error bar)."""
+    import matplotlib.pyplot as plt
+
+    cells = list(report["cells"])
+    methods = _shown_methods(report)
+    width = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(cells) + 2), 4), dpi=120)
+    for i, method in enumerate(methods):
+        if method == report["agent"]:
+            values = np.array([[r["normalized"] for r in report["cells"][c]["runs"]] for c in cells])
+            heights = values.mean(axis=1)
+            error = np.stack([heights - values.min(axis=1), values.max(axis=1) - heights])
+        else:
+            heights = np.array([report["cells"][c]["references"][method]["normalized"] for c in cells])
+            error = None
+        ax.bar(np.arange(len(cells)) + (i - (len(methods) - 1) / 2) * width, heights, width, yerr=error,
+               label=method, capsize=2)
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.set_xticks(np.arange(len(cells)), cells, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("normalised score (0 random, 1 reference)")
+    ax.set_title(f"{report['agent']} on {report['suite']['id']}", fontsize=9)
+    ax.legend(fontsize=7, ncol=min(len(methods), 4), loc="upper center", bbox_to_anchor=(0.5, -0.3))
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_per_episode(report: dict[str, Any], path: Path) -> None:
+    """Per cell, the mean return of each episode index within the trial."""
+    import matplotlib.pyplot as plt
+
+    cells = list(report["cells"])
+    columns = min(3, len(cells))
+    rows = -(-len(cells) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), dpi=110, squeeze=False)
+    for ax, name in zip(axes.flat, cells):
+        cell = report["cells"][name]
+        curve = np.mean([run["per_episode"] for run in cell["runs"]], axis=0)
+        episodes = np.arange(1, len(curve) + 1)
+        ax.plot(episodes, curve, lw=1.8, label=report["agent"])
+        for method in ("rl2", cell["normalizer"]["reference"], "random"):
+            if method in cell["references"]:
+                ax.plot(episodes, cell["references"][method]["per_episode"], lw=1.0, label=method)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("episode in trial", fontsize=8)
+        ax.set_ylabel("mean return", fontsize=8)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(cells):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_outputs(report: dict[str, Any], out: str | Path) -> list[Path]:
+    """Write the report's JSON, markdown and plots into ``out`` (created); the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "report.json", out / "report.md", out / "cells.png", out / "per_episode.png",
+             out / "aggregates.png", out / "performance_profile.png"]
+    write_report(report, paths[0])
+    paths[1].write_text(format_markdown(report))
+    plot_cells(report, paths[2])
+    plot_per_episode(report, paths[3])
+    plot_aggregates(report["aggregates"], paths[4])
+    plot_profiles(score_matrices(report), paths[5])
+    return paths

@@ -1,0 +1,175 @@
+"""Score any agent factory on a suite: the benchmark report and its JSON schema.
+
+An *agent factory* is any importable callable ``make_agent(env_id, env_kwargs, seed) ->
+agent`` (:class:`agents.evaluation.Agent`): it is called once per cell and seed, may
+train the agent there (with ``seed``) or build it from a checkpoint, and returns an
+object the shared evaluation protocol runs on the cell's held-out tasks. Its name on the
+command line is ``"module.path:attribute"`` (:func:`load_factory`).
+
+Report (JSON, ``schema`` = :data:`SCHEMA`)::
+
+    {"schema": "meta_envs.benchmark/1",
+     "agent": str,                       # the factory's "module:attribute" (or a label)
+     "suite": {"id", "description", "num_tasks", "seed", "cells": [{"name", "env_id", "env_kwargs", "reference"}]},
+     "seeds": [int, ...],
+     "created": "YYYY-mm-ddTHH:MM:SS",
+     "versions": {"meta_envs": str, "python": str},
+     "cells": {cell: {
+         "normalizer": {"random": float, "reference": str, "reference_score": float},
+         "runs": [{"seed": int, "mean": float, "ci95": float, "per_episode": [float, ...],
+                   "metrics": {...}, "normalized": float, "seconds": float}, ...],
+         "references": {name: {"mean", "ci95", "per_episode"[, "metrics"], "normalized"}}}},
+     "aggregates": {method: {metric: {"point", "low", "high"}}}}   # agents.benchmark.aggregate
+
+``runs`` are the agent's (one per seed); ``references`` the project's own agents on the
+same tasks (:mod:`agents.benchmark.references`). Normalised scores: 0 is the random
+policy, 1 the cell's reference. :func:`load_report` reads a report back and says exactly
+what is wrong with a malformed one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import meta_envs
+from agents.benchmark.aggregate import aggregate_scores
+from agents.benchmark.references import cell_normalizer, load_references
+from agents.benchmark.suites import Suite, get_suite
+from agents.evaluation import Agent, check_agent, evaluate
+
+#: the report format's name and version; bumped when the layout changes
+SCHEMA = "meta_envs.benchmark/1"
+
+AgentFactory = Callable[[str, dict[str, Any], int], Agent]
+
+
+def load_factory(path: str) -> AgentFactory:
+    """Import ``"module.path:attribute"`` and return the callable.
+
+    :raises ValueError: for a malformed path, a module that does not import or a missing attribute.
+    :raises TypeError: if the attribute is not callable.
+    """
+    module_name, sep, attribute = path.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(f"--agent must look like 'module.path:factory' (e.g. examples.bayes_ucb:make_agent), got {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # any import-time failure is the user's module's, say which
+        raise ValueError(f"could not import {module_name!r} for --agent {path!r}: {type(error).__name__}: {error}") from error
+    try:
+        factory = getattr(module, attribute)
+    except AttributeError:
+        raise ValueError(f"module {module_name!r} has no attribute {attribute!r} (--agent {path!r})") from None
+    if not callable(factory):
+        raise TypeError(f"--agent {path!r} is a {type(factory).__name__}, not a callable make_agent(env_id, env_kwargs, seed)")
+    return factory
+
+
+def score_suite(
+    factory: AgentFactory,
+    suite: Suite | str,
+    seeds: Sequence[int] = (0,),
+    cells: Sequence[str] | None = None,
+    agent_name: str = "agent",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Score ``factory``'s agents on every cell of ``suite`` for every seed; the report.
+
+    :param factory: ``make_agent(env_id, env_kwargs, seed) -> agent``.
+    :param suite: a :class:`Suite` or its ID.
+    :param seeds: the agent's seeds (one run per seed and cell).
+    :param cells: a subset of the suite's cell names (default: all).
+    :param agent_name: the agent's label in the report.
+    :param progress: a progress bar over cells x seeds.
+    """
+    from tqdm.auto import tqdm
+
+    suite = get_suite(suite) if isinstance(suite, str) else suite
+    chosen = suite.cells if cells is None else tuple(suite.cell(name) for name in cells)
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    references = load_references(suite)
+    report_cells = {}
+    with tqdm(total=len(chosen) * len(seeds), unit="run", disable=not progress) as bar:
+        for cell in chosen:
+            results = references[cell.name]["results"]
+            normalizer = cell_normalizer(cell, results)
+            runs = []
+            for seed in seeds:
+                bar.set_description(f"{cell.name} seed {seed}")
+                start = time.perf_counter()
+                agent = check_agent(factory(cell.env_id, dict(cell.env_kwargs), seed),
+                                    f"what the factory returned for {cell.env_id} {dict(cell.env_kwargs)}")
+                summary = evaluate(agent, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed).summary()
+                runs.append({"seed": seed, **summary, "normalized": normalizer(summary["mean"]),
+                             "seconds": time.perf_counter() - start})
+                bar.update(1)
+            report_cells[cell.name] = {
+                "normalizer": {"random": normalizer.random, "reference": normalizer.reference,
+                               "reference_score": normalizer.reference_score},
+                "runs": runs,
+                "references": {name: {**r, "normalized": normalizer(r["mean"])} for name, r in results.items()},
+            }
+    report = {
+        "schema": SCHEMA,
+        "agent": agent_name,
+        "suite": {**suite.to_dict(), "cells": [cell.to_dict() for cell in chosen]},
+        "seeds": list(seeds),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "versions": {"meta_envs": meta_envs.__version__, "python": platform.python_version()},
+        "cells": report_cells,
+    }
+    report["aggregates"] = aggregate_scores(score_matrices(report))
+    return report
+
+
+def score_matrices(report: dict[str, Any]) -> dict[str, Any]:
+    """Normalised scores per method as ``(runs, cells)`` arrays: the agent's (one row per
+    seed) and every reference present in all cells (one row), in the report's cell order."""
+    import numpy as np
+
+    cells = list(report["cells"].values())
+    matrices = {report["agent"]: np.array([[run["normalized"] for run in cell["runs"]] for cell in cells]).T}
+    shared = set.intersection(*(set(cell["references"]) for cell in cells)) - {"random"}
+    for name in sorted(shared):
+        matrices[name] = np.array([[cell["references"][name]["normalized"] for cell in cells]])
+    return matrices
+
+
+def write_report(report: dict[str, Any], path: str | Path) -> None:
+    """Write a report as indented JSON."""
+    Path(path).write_text(json.dumps(report, indent=1) + "\n")
+
+
+def load_report(path: str | Path) -> dict[str, Any]:
+    """Read a report written by :func:`write_report`.
+
+    :raises ValueError: if the file is not JSON, has another schema, or lacks a field
+        (the message names the file and the field).
+    """
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not a benchmark report: not valid JSON ({error})") from None
+    if not isinstance(report, dict) or report.get("schema") != SCHEMA:
+        found = report.get("schema") if isinstance(report, dict) else type(report).__name__
+        raise ValueError(f"{path} is not a benchmark report of schema {SCHEMA!r} (found {found!r})")
+    for key, kind in (("agent", str), ("suite", dict), ("seeds", list), ("cells", dict), ("aggregates", dict)):
+        if not isinstance(report.get(key), kind):
+            raise ValueError(f"{path}: field {key!r} is missing or not a {kind.__name__}")
+    for name, cell in report["cells"].items():
+        for key in ("normalizer", "runs", "references"):
+            if key not in cell:
+                raise ValueError(f"{path}: cell {name!r} has no {key!r}")
+        for run in cell["runs"]:
+            missing = [k for k in ("seed", "mean", "per_episode", "normalized") if k not in run]
+            if missing:
+                raise ValueError(f"{path}: a run of cell {name!r} lacks {missing}")
+    return report

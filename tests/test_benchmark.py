@@ -1,0 +1,179 @@
+"""Benchmark suites, the references they are normalised by, scoring any agent factory, reports."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.baselines import RandomAgent
+from agents.baselines.registry import make_baselines
+from agents.benchmark import SCHEMA, get_suite, list_suites, load_factory, load_report, score_suite, write_report
+from agents.benchmark.aggregate import aggregate_scores
+from agents.benchmark.references import REFERENCES_PATH, cell_normalizer, load_references
+from agents.evaluation import check_agent, evaluate
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # examples/ is importable from the repository root, as on the command line
+
+from examples.bayes_ucb_agent import BayesUCBAgent, make_agent  # noqa: E402
+
+
+def test_suites_are_listed_and_fix_their_cells():
+    assert list_suites() == ["rl2-bandits-v0", "rl2-mazes-v0", "rl2-mdps-v0"]
+    bandits = get_suite("rl2-bandits-v0")
+    assert len(bandits.cells) == 9 and (bandits.num_tasks, bandits.seed) == (1000, 0)
+    assert bandits.cell("k=50,n=500").env_kwargs == {"num_arms": 50, "num_episodes": 500}
+    assert {c.reference for c in bandits.cells} == {"bayes_optimal", "gittins"}
+    assert [c.env_kwargs["num_episodes"] for c in get_suite("rl2-mdps-v0").cells] == [10, 25, 50, 75, 100]
+    assert [c.env_id for c in get_suite("rl2-mazes-v0").cells] == ["MetaMaze-v0", "MetaMazeLarge-v0"]
+    with pytest.raises(ValueError, match=r"unknown suite 'rl2-bandits'; the suites are \['rl2-bandits-v0'"):
+        get_suite("rl2-bandits")
+    with pytest.raises(ValueError, match="has no cell 'k=7,n=10'"):
+        bandits.cell("k=7,n=10")
+
+
+def test_every_suite_cell_has_stored_references_for_its_normalisation():
+    for suite_id in list_suites():
+        suite = get_suite(suite_id)
+        references = load_references(suite)
+        for cell in suite.cells:
+            normalizer = cell_normalizer(cell, references[cell.name]["results"])
+            assert normalizer.reference_score > normalizer.random
+            assert normalizer(normalizer.random) == 0 and normalizer(normalizer.reference_score) == 1
+    mdp = get_suite("rl2-mdps-v0")
+    results = load_references(mdp)["n=10"]["results"]
+    best = max((name for name in results if name not in ("random", "rl2")), key=lambda n: results[n]["mean"])
+    assert cell_normalizer(mdp.cell("n=10"), results).reference == best
+
+
+def test_stored_references_are_what_the_baselines_score_now():
+    # the file is computed, not typed: recompute one cell's random and reference exactly
+    suite = get_suite("rl2-bandits-v0")
+    cell = suite.cell("k=5,n=10")
+    stored = load_references(suite)[cell.name]["results"]
+    agents = make_baselines(cell.env_id, cell.env_kwargs, ["random", "bayes_optimal"])[0]
+    for name, agent in agents.items():
+        assert evaluate(agent, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed).mean == stored[name]["mean"]
+
+
+def test_stale_references_are_an_error(tmp_path):
+    path = tmp_path / "refs.json"
+    path.write_text(json.dumps({"suites": {}}))
+    with pytest.raises(ValueError, match="no references for suite rl2-mazes-v0; run `python scripts/build_suite_references.py"):
+        load_references(get_suite("rl2-mazes-v0"), path)
+    document = json.loads(REFERENCES_PATH.read_text())
+    document["suites"]["rl2-mazes-v0"]["num_tasks"] = 10
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="do not match the suite"):
+        load_references(get_suite("rl2-mazes-v0"), path)
+
+
+def test_check_agent_says_what_is_missing():
+    assert check_agent(RandomAgent(3)) is not None
+
+    class NoAct:
+        def reset(self, num_envs, seed): ...
+
+    class BadReset:
+        def reset(self): ...
+
+        def act(self, observation): ...
+
+    with pytest.raises(TypeError, match=r"\(NoAct\) is not an agent: no act\(\) method"):
+        check_agent(NoAct())
+    with pytest.raises(TypeError, match=r"reset\(\) does not take 2 positional argument"):
+        check_agent(BadReset())
+
+
+def test_load_factory_errors_are_clear():
+    assert load_factory("examples.bayes_ucb_agent:make_agent") is make_agent
+    with pytest.raises(ValueError, match="must look like 'module.path:factory'"):
+        load_factory("examples.bayes_ucb_agent")
+    with pytest.raises(ValueError, match="could not import 'no_such_package.agent'.*ModuleNotFoundError"):
+        load_factory("no_such_package.agent:make_agent")
+    with pytest.raises(ValueError, match="has no attribute 'make_it'"):
+        load_factory("examples.bayes_ucb_agent:make_it")
+    with pytest.raises(TypeError, match="is a module, not a callable"):
+        load_factory("examples.bayes_ucb_agent:np")
+
+
+def test_a_factory_that_returns_a_non_agent_is_rejected():
+    with pytest.raises(TypeError, match=r"what the factory returned for MetaBandit-v0 .* \(dict\) is not an agent"):
+        score_suite(lambda env_id, kwargs, seed: {}, "rl2-bandits-v0", cells=["k=5,n=10"], progress=False)
+
+
+def test_bayes_ucb_example_scores_near_gittins_and_the_report_round_trips(tmp_path):
+    assert isinstance(make_agent("MetaBandit-v0", {"num_arms": 5, "num_episodes": 10}, 0), BayesUCBAgent)
+    with pytest.raises(ValueError, match="Bernoulli bandits"):
+        make_agent("MetaTabularMDP-v0", {}, 0)
+    report = score_suite(make_agent, "rl2-bandits-v0", seeds=[0, 1], cells=["k=5,n=10", "k=5,n=100"],
+                         agent_name="bayes_ucb", progress=False)
+    assert report["schema"] == SCHEMA and report["seeds"] == [0, 1]
+    cell = report["cells"]["k=5,n=100"]
+    assert cell["normalizer"]["reference"] == "gittins" and len(cell["runs"]) == 2
+    assert 0.9 < cell["runs"][0]["normalized"] < 1.05  # Bayes-UCB is close to Gittins at k=5, n=100
+    assert cell["references"]["random"]["normalized"] == 0
+    assert set(report["aggregates"]) >= {"bayes_ucb", "gittins", "ucb1"}
+    iqm = report["aggregates"]["bayes_ucb"]["iqm"]
+    assert iqm["low"] <= iqm["point"] <= iqm["high"]
+    write_report(report, tmp_path / "r.json")
+    assert load_report(tmp_path / "r.json") == report
+
+
+def test_malformed_reports_are_rejected_on_reload(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not a benchmark report: not valid JSON"):
+        load_report(path)
+    path.write_text(json.dumps({"schema": "something/9"}))
+    with pytest.raises(ValueError, match=r"not a benchmark report of schema 'meta_envs.benchmark/1' \(found 'something/9'\)"):
+        load_report(path)
+    path.write_text(json.dumps({"schema": SCHEMA, "agent": "a", "suite": {}, "seeds": [0], "cells": {"x": {"runs": []}},
+                                "aggregates": {}}))
+    with pytest.raises(ValueError, match="cell 'x' has no 'normalizer'"):
+        load_report(path)
+
+
+def test_aggregates_are_seeded_and_bracket_the_point():
+    scores = {"a": np.array([[0.2, 0.9, 0.5], [0.3, 0.8, 0.6]]), "b": np.array([[1.0, 1.0, 1.0]])}
+    first, second = aggregate_scores(scores, reps=200, seed=3), aggregate_scores(scores, reps=200, seed=3)
+    assert first == second
+    assert first["a"]["mean"]["point"] == pytest.approx(scores["a"].mean())
+    assert first["b"]["optimality_gap"] == {"point": 0.0, "low": 0.0, "high": 0.0}
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_cli_lists_suites_scores_a_toy_agent_and_rejects_bad_input(tmp_path, capsys, one_torch_thread):
+    benchmark = load_script("benchmark")
+    assert benchmark.main(["--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "rl2-mdps-v0" in listing and "k=50,n=500" in listing
+    out = tmp_path / "bench"
+    assert benchmark.main(["--agent", "examples.bayes_ucb_agent:make_agent", "--cell", "k=5,n=10", "--out", str(out),
+                           "--name", "bayes_ucb", "--no-progress", "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "| k=5,n=10 |" in printed and "## Aggregates" in printed
+    for name in ("report.json", "report.md", "cells.png", "per_episode.png", "aggregates.png", "performance_profile.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert benchmark.main(["--from-json", str(out / "report.json"), "--out", str(tmp_path / "again"), "--threads", "1"]) == 0
+    assert (tmp_path / "again" / "cells.png").is_file()
+    for args, message in [
+        (("--agent", "examples.bayes_ucb_agent:make_agent", "--suite", "rl2-nothing-v0"), "unknown suite 'rl2-nothing-v0'"),
+        (("--agent", "nowhere.module:make_agent"), "could not import 'nowhere.module'"),
+        (("--agent", "examples.bayes_ucb_agent:make_agent", "--cell", "k=7,n=3"), "has no cell 'k=7,n=3'"),
+        (("--from-json", str(out / "report.md")), "not a benchmark report: not valid JSON"),
+    ]:
+        with pytest.raises(SystemExit) as exit_:
+            benchmark.main([*args, "--threads", "1"])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err, args
