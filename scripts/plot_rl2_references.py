@@ -1,0 +1,116 @@
+"""Figures of the shipped RL² reference agents: learning curves per family, and fast learning.
+
+    python scripts/plot_rl2_references.py            # writes docs/rl2_learning_curves_<family>.png, docs/rl2_fast_learning.png
+
+* ``docs/rl2_learning_curves_<family>.png`` (bandit, mdp, maze): the mean trial return of
+  each iteration's training trials against env steps, one line per shipped run
+  (``agents/pretrained/*/progress.csv``), with the paper's RL² number where it has one.
+* ``docs/rl2_fast_learning.png``: per suite cell with a shipped agent, the mean return of
+  each episode index within the trial on the 1000 held-out tasks, the RL² agent against
+  the family's classic yardstick (Gittins for bandits, PSRL for MDPs, the explorer for
+  mazes) and the random policy, from ``agents/data/suite_references.json`` (rebuild it
+  with ``scripts/build_suite_references.py`` after training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from agents.benchmark.references import load_references
+from agents.benchmark.suites import SUITES
+from agents.paper_tables import load_paper_table
+from agents.pretrained import RECIPES
+from agents.run_folder import RunFolder, read_progress
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+#: env ID -> (figure name, the paper table with its RL² column, the classic yardstick)
+FAMILIES = {
+    "MetaBandit-v0": ("bandit", "bandit", "gittins"),
+    "MetaTabularMDP-v0": ("mdp", "mdp", "psrl"),
+    "MetaMaze-v0": ("maze", None, "explorer"),
+}
+
+
+def plot_learning_curves(out: Path) -> list[Path]:
+    """One figure per family with a line per shipped run."""
+    written = []
+    for env_id, (family, table_name, _) in FAMILIES.items():
+        recipes = [r for r in RECIPES if r.env_id == env_id and (r.path / "progress.csv").is_file()]
+        if not recipes:
+            continue
+        table = load_paper_table(table_name) if table_name else None
+        fig, axes = plt.subplots(1, len(recipes), figsize=(4 * len(recipes), 3.2), dpi=110, squeeze=False)
+        for ax, recipe in zip(axes[0], recipes):
+            columns = read_progress(RunFolder(recipe.path))
+            ax.plot(columns["env_steps"], columns["mean_trial_return"], lw=1.2, label="RL² (TRPO-GRU), training trials")
+            if table is not None:
+                paper = table.cells.get(table.cell_name(recipe.env_kwargs), {}).get("rl2")
+                if paper is not None:
+                    ax.axhline(paper, color="k", ls="--", lw=0.8, label=f"paper RL² {paper:g}")
+            ax.set_title(f"{env_id} {dict(recipe.env_kwargs) or ''}", fontsize=8)
+            ax.set_xlabel("env steps", fontsize=8)
+            ax.set_ylabel("mean trial return", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.legend(fontsize=6)
+        fig.tight_layout()
+        path = out / f"rl2_learning_curves_{family}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def plot_fast_learning(out: Path) -> Path | None:
+    """Per-episode returns of the RL² agents against each family's yardstick."""
+    panels = []
+    for suite in SUITES.values():
+        references = load_references(suite)
+        for cell in suite.cells:
+            results = references[cell.name]["results"]
+            if "rl2" in results and cell.env_id in FAMILIES:
+                panels.append((suite, cell, results, FAMILIES[cell.env_id][2]))
+    if not panels:
+        return None
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), dpi=110, squeeze=False)
+    for ax, (suite, cell, results, yardstick) in zip(axes.flat, panels):
+        for name, style in (("rl2", "-o"), (yardstick, "-s"), ("random", "--")):
+            if name in results:
+                curve = results[name]["per_episode"]
+                ax.plot(range(1, len(curve) + 1), curve, style, ms=3, lw=1.2, label=name)
+        ax.set_title(f"{cell.env_id} {cell.name}", fontsize=8)
+        ax.set_xlabel("episode in trial", fontsize=8)
+        ax.set_ylabel("mean return (1000 held-out tasks)", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    path = out / "rl2_fast_learning.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(DOCS), help="folder for the figures (default: docs/)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = plot_learning_curves(out) + [p for p in [plot_fast_learning(out)] if p is not None]
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
