@@ -100,14 +100,17 @@ def given_fields(cls: type, namespace: argparse.Namespace) -> dict[str, Any]:
 def add_threads_flag(parser: argparse.ArgumentParser) -> None:
     """``--threads`` (torch CPU threads), default 1.
 
-    One thread is the fastest setting per core for these networks on a small machine:
-    a TRPO-GRU iteration on the paper's batch took 26 s with 1 thread and 32 s with 2
-    (2-core CPU, the scripts' passive OpenMP waiting), and two 1-thread runs side by side
-    took 28 s each (``docs/trpo_profile.md``). More threads pay off on an otherwise idle
-    machine with spinning OpenMP waits (``OMP_WAIT_POLICY=ACTIVE``): 18 s with 2 threads,
-    but ten times slower than that as soon as another process competes for the cores.
+    Measured on this project's 2-core CPU with nothing else running
+    (``python scripts/benchmark_agents.py --trpo-only --threads N``, a TRPO-GRU iteration
+    on the paper's 250,000-step bandit batch): 23.1 s with 1 thread, 21.9 s with 2 under
+    the scripts' passive OpenMP waiting, 15.2 s with 2 and ``OMP_WAIT_POLICY=ACTIVE``.
+    Spinning threads are the fastest alone but collapse as soon as another process
+    competes for the cores: with ``--trpo-steps 50000``, one 2-thread spinning run took
+    3.8 s per iteration, two side by side 23.1 s each, and two 1-thread runs side by side
+    4.5 s each. So 1 is the default (it lets runs share the cores at full speed): pass
+    ``--threads`` (and ``OMP_WAIT_POLICY=ACTIVE``) for one run on an otherwise idle machine.
     """
     parser.add_argument(
         "--threads", type=int, default=1,
-        help="torch CPU threads (default: 1, the fastest per core here; see docs/trpo_profile.md)",
+        help="torch CPU threads (default: 1; see agents.cli.add_threads_flag for measurements)",
     )

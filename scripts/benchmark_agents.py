@@ -79,8 +79,9 @@ def passes_per_iteration(config: TRPOConfig, trainer: TRPOTrainer, line_search_f
     }
 
 
-def policy_forward_backward_seconds(trainer: TRPOTrainer, data, repeats: int = 2) -> float:
-    """Seconds for one forward + backward pass of the policy over a whole batch of trials."""
+def policy_forward_backward_seconds(trainer: TRPOTrainer, data, repeats: int = 3) -> float:
+    """Seconds for one forward + backward pass of the policy over a whole batch of trials
+    (the fastest of ``repeats``)."""
     params = list(trainer.policy.parameters())
     best = float("inf")
     for _ in range(repeats):
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ppo-rollouts", type=int, default=2, help="timed RecurrentPPO rollouts")
     parser.add_argument("--ppo-envs", type=int, default=64, help="RecurrentPPO envs")
     parser.add_argument("--ppo-steps", type=int, default=128, help="RecurrentPPO n_steps (>= the 100-step trial)")
+    parser.add_argument("--trpo-only", action="store_true", help="measure TRPO-GRU alone (its profile and ceiling)")
     parser.add_argument("--json", help="write the rows to this JSON file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -188,16 +190,17 @@ def main(argv: list[str] | None = None) -> int:
         if device.type == "cuda" and not torch.cuda.is_available():
             parser.error("--devices includes cuda but torch sees no CUDA device")
         trpo = bench_trpo_gru(device, args.trpo_iterations, args.trpo_steps)
-        measured = {
-            "trpo_gru": (trpo["steps_per_s"], trpo["rollout_steps_per_s"]),
-            "recurrent_ppo": bench_recurrent_ppo(device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps),
-            "recurrent_ppo_native": bench_recurrent_ppo(
-                device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps, native=True
-            ),
-            "recurrent_ppo_rl2": bench_recurrent_ppo(
-                device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps, native=True, rl2_policy=True
-            ),
-        }
+        measured = {"trpo_gru": (trpo["steps_per_s"], trpo["rollout_steps_per_s"])}
+        if not args.trpo_only:
+            measured.update({
+                "recurrent_ppo": bench_recurrent_ppo(device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps),
+                "recurrent_ppo_native": bench_recurrent_ppo(
+                    device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps, native=True
+                ),
+                "recurrent_ppo_rl2": bench_recurrent_ppo(
+                    device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps, native=True, rl2_policy=True
+                ),
+            })
         print(f"\n{'algo':<22} {'device':<8} {'steps/s':>12} {'rollout steps/s':>16}")
         for algo, (steps_per_s, rollout_steps_per_s) in measured.items():
             row = {"algo": algo, "device": name, "env_id": ENV_ID, "env_kwargs": ENV_KWARGS, "threads": args.threads,
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 row.update({k: v for k, v in trpo.items() if k not in row})
             rows.append(row)
             print(f"{algo:<22} {name:<8} {steps_per_s:>12,.0f} {rollout_steps_per_s:>16,.0f}")
-        for algo in ("trpo_gru", "recurrent_ppo_native", "recurrent_ppo_rl2"):
+        for algo in ("trpo_gru", "recurrent_ppo_native", "recurrent_ppo_rl2") if not args.trpo_only else ():
             ratios = [measured[algo][i] / measured["recurrent_ppo"][i] for i in (0, 1)]
             print(f"ratio {algo} / recurrent_ppo on {name}: {ratios[0]:.1f}x (rollouts {ratios[1]:.1f}x)")
         print(format_profile(trpo, args.trpo_steps), flush=True)
