@@ -94,6 +94,40 @@ def policy_forward_backward_seconds(trainer: TRPOTrainer, data, repeats: int = 3
     return best
 
 
+def bench_gru_kernels(device: torch.device, steps: int, trials: int, hidden: int = 256, repeats: int = 3) -> dict[str, float]:
+    """Seconds of a forward and a forward + backward pass over ``[steps, trials]`` of a GRU:
+    ``nn.GRU``'s kernel against the loop of fused GRU-cell calls ``RecurrentNet.forward``
+    uses on the CPU (the fastest of ``repeats``)."""
+    gru = torch.nn.GRU(1 + 5 + 1 + 1, hidden).to(device)
+    x = torch.randn(steps, trials, gru.input_size, device=device, generator=torch.Generator(device).manual_seed(0))
+    h0 = torch.zeros(1, trials, hidden, device=device)
+    weights = (gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0)
+
+    def cell_loop() -> torch.Tensor:
+        h, out = h0[0], []
+        for x_t in x.unbind(0):
+            h = torch.gru_cell(x_t, h, *weights)
+            out.append(h)
+        return torch.stack(out)
+
+    passes = {"nn.GRU": lambda: gru(x, h0)[0], "gru_cell loop": cell_loop}
+    timings = {}
+    for name, forward in passes.items():
+        for backward in (False, True):
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.perf_counter()
+                with torch.set_grad_enabled(backward):
+                    out = forward()
+                    if backward:
+                        out.sum().backward()
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                best = min(best, time.perf_counter() - start)
+            timings[f"{name} {'forward+backward' if backward else 'forward'}"] = best
+    return timings
+
+
 def bench_trpo_gru(device: torch.device, iterations: int, steps_per_iteration: int) -> dict[str, Any]:
     """Full TRPO-GRU iterations at the paper's hyperparameters (after a warm-up one):
     env steps per second, of the rollouts alone, the time of each phase, and the
@@ -180,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ppo-envs", type=int, default=64, help="RecurrentPPO envs")
     parser.add_argument("--ppo-steps", type=int, default=128, help="RecurrentPPO n_steps (>= the 100-step trial)")
     parser.add_argument("--trpo-only", action="store_true", help="measure TRPO-GRU alone (its profile and ceiling)")
+    parser.add_argument("--gru-kernels", action="store_true",
+                        help="only time nn.GRU against the GRU-cell loop on the batch (forward, forward+backward)")
     parser.add_argument("--json", help="write the rows to this JSON file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -189,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         device = torch.device(name)
         if device.type == "cuda" and not torch.cuda.is_available():
             parser.error("--devices includes cuda but torch sees no CUDA device")
+        if args.gru_kernels:
+            trials = args.trpo_steps // ENV_KWARGS["num_episodes"]
+            for kernel, seconds in bench_gru_kernels(device, ENV_KWARGS["num_episodes"], trials).items():
+                print(f"GRU(256) over [{ENV_KWARGS['num_episodes']}, {trials}] on {name}: {kernel:<32} {seconds:6.2f} s")
+            continue
         trpo = bench_trpo_gru(device, args.trpo_iterations, args.trpo_steps)
         measured = {"trpo_gru": (trpo["steps_per_s"], trpo["rollout_steps_per_s"])}
         if not args.trpo_only:
