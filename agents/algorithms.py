@@ -35,9 +35,10 @@ class Algorithm:
     :param env_defaults: ``(env_id, env_kwargs) -> hyperparameters`` that differ from the
         defaults for that env (e.g. the paper's per-family values); they override
         ``quick_start``, and flags override both.
-    :param train: ``(folder, spec, progress, resume) -> agent``: trains until the budget
-        of ``spec`` is spent, writes checkpoints, calls ``progress(metrics)`` per
-        iteration, returns the trained agent.
+    :param train: ``(folder, spec, progress, resume, stop=...) -> agent``: trains until the
+        budget of ``spec`` is spent or ``stop()`` turns true (checked after every
+        iteration; a checkpoint is written before returning), writes checkpoints, calls
+        ``progress(metrics)`` per iteration, returns the trained agent.
     :param load_agent: ``(folder, spec, device, greedy=False) -> agent`` from the latest
         checkpoint (``greedy``: argmax actions instead of sampled ones).
     :param checkpoint_suffix: suffix of its checkpoint files (their format).
@@ -49,7 +50,7 @@ class Algorithm:
     default_timesteps: int
     quick_start: dict[str, Any]
     env_defaults: Callable[[str, dict[str, Any]], dict[str, Any]]
-    train: Callable[[RunFolder, RunSpec, Callable[[dict[str, float]], None], bool], Agent]
+    train: Callable[..., Agent]
     load_agent: Callable[..., Agent]
     checkpoint_suffix: str = ".pt"
 
@@ -73,8 +74,10 @@ class Algorithm:
             raise ValueError(f"bad {self.name} hyperparameters {overrides}: {error}") from error
 
 
-def _train_trpo_gru(folder: RunFolder, spec: RunSpec, progress: Callable, resume: bool) -> Agent:
-    return trpo_gru_trainer.train(folder, spec, progress, resume).agent()
+def _train_trpo_gru(
+    folder: RunFolder, spec: RunSpec, progress: Callable, resume: bool, stop: Callable[[], bool] = lambda: False
+) -> Agent:
+    return trpo_gru_trainer.train(folder, spec, progress, resume, stop=stop).agent()
 
 
 ALGORITHMS: dict[str, Algorithm] = {

@@ -21,6 +21,7 @@ import csv
 import dataclasses
 import json
 import math
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,40 @@ class RunFolder:
         if not self.config.is_file():
             raise FileNotFoundError(f"{self.config} not found: {self.path} is not a run folder")
         return RunSpec(**json.loads(self.config.read_text()))
+
+
+class StopSignal:
+    """Ctrl-C (SIGINT) or SIGTERM asks a training loop to stop after its current iteration.
+
+    The learners check :meth:`requested` after every iteration and, when it is set, save a
+    checkpoint and return, so that ``--resume`` continues exactly; a second signal stops
+    at once (``KeyboardInterrupt``). Use as a context manager around the training call.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._requested = False
+        self._saved: dict[int, object] = {}
+
+    def requested(self) -> bool:
+        """Whether a stop was asked for."""
+        return self._requested
+
+    def _handle(self, signum: int, frame) -> None:
+        if self._requested:
+            raise KeyboardInterrupt
+        self._requested = True
+        print(f"\n{signal.Signals(signum).name}: stopping after this iteration (again to stop now)", flush=True)
+
+    def __enter__(self) -> StopSignal:
+        for sig in self.SIGNALS:
+            self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
 
 
 class MetricLogger:

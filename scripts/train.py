@@ -38,6 +38,7 @@ from agents.run_folder import (
     DEVICES,
     RunFolder,
     RunSpec,
+    StopSignal,
     evaluate_with_random,
     plot_learning_curve,
     read_progress,
@@ -103,7 +104,7 @@ def make_spec(args: argparse.Namespace, algorithm: Algorithm, parser: argparse.A
 
 
 def session_record(
-    argv: list[str], args: argparse.Namespace, spec: RunSpec, folder: RunFolder, seconds: float
+    argv: list[str], args: argparse.Namespace, spec: RunSpec, folder: RunFolder, seconds: float, stopped: bool
 ) -> dict[str, object]:
     """What ``sessions.json`` keeps of one invocation: the command, where and how long it ran."""
     last = read_progress(folder) if folder.progress.is_file() else {}
@@ -116,6 +117,7 @@ def session_record(
         "threads": args.threads,
         "iterations": int(last["iteration"][-1]) if last else 0,
         "env_steps": int(last["env_steps"][-1]) if last else 0,
+        "stopped": stopped,
     }
 
 
@@ -168,9 +170,15 @@ def main(argv: list[str] | None = None) -> int:
             bar.set_postfix(trial_return=f"{metrics['mean_trial_return']:.3f}", kl=f"{metrics['kl']:.4f}", refresh=False)
             bar.refresh()
 
-        agent = algorithm.train(folder, spec, progress, resume is not None)
+        with StopSignal() as stop:
+            agent = algorithm.train(folder, spec, progress, resume is not None, stop=stop.requested)
     train_seconds = time.perf_counter() - start
-    folder.record_session(session_record(argv, args, spec, folder, train_seconds))
+    folder.record_session(session_record(argv, args, spec, folder, train_seconds, stop.requested()))
+    if stop.requested():
+        plot_learning_curve(folder, f"{spec.algo} on {spec.env_id} {spec.env_kwargs}")
+        print(f"stopped after {train_seconds:.0f} s with a checkpoint; continue with: "
+              f"python scripts/train.py --resume {folder.path}")
+        return 130
     plot_learning_curve(folder, f"{spec.algo} on {spec.env_id} {spec.env_kwargs}")
     document = evaluate_with_random(agent, spec.algo, spec, spec.eval_tasks, spec.eval_seed)
     write_results(folder.eval, document)

@@ -75,3 +75,22 @@ def test_bad_arguments_are_clear_errors(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit):
         load_script("train").main(["--algo", "recurrent_ppo", *argv, "--out", str(tmp_path / "x")])
     assert message in capsys.readouterr().err
+
+
+def test_a_stop_request_ends_training_after_the_iteration_with_a_checkpoint(tmp_path):
+    from agents.algorithms import ALGORITHMS
+    from agents.recurrent_ppo import trainer
+    from agents.run_folder import RunFolder, RunSpec
+
+    algorithm = ALGORITHMS["recurrent_ppo"]
+    spec = RunSpec("recurrent_ppo", "MetaBandit-v0", {"num_arms": 3, "num_episodes": 5}, 0, 4, "cpu", 10_000, None,
+                   algorithm.hyperparameters("MetaBandit-v0", {"num_arms": 3, "num_episodes": 5},
+                                             {"hidden_size": 8, "mlp_depth": 0, "n_epochs": 1}))
+    folder = RunFolder(tmp_path / "run", ".zip")
+    folder.create(spec)
+    rows = []
+    trainer.train(folder, spec, rows.append, stop=lambda: len(rows) >= 2)
+    assert [row["iteration"] for row in rows] == [1, 2] and folder.latest_checkpoint.is_file()
+    resumed = []
+    trainer.train(folder, spec, resumed.append, resume=True, stop=lambda: len(resumed) >= 1)
+    assert [row["iteration"] for row in resumed] == [3]

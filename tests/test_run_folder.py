@@ -47,3 +47,19 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+def test_stop_signal_asks_once_then_interrupts():
+    import os
+    import signal
+
+    from agents.run_folder import StopSignal
+
+    before = signal.getsignal(signal.SIGINT)
+    with StopSignal() as stop:
+        assert not stop.requested()
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.requested()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGINT) is before

@@ -3,6 +3,10 @@
 import csv
 import importlib.util
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,3 +99,27 @@ def test_resume_refuses_to_change_the_run(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main(["--resume", str(out), "--seed", "3"])
     assert "--resume keeps the run's settings" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_after_an_iteration_with_a_checkpoint_that_resumes(tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--algo", "trpo_gru", "--iterations", "100000",
+               "--out", str(out), *TINY]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not ((out / "progress.csv").is_file() and len((out / "progress.csv").read_text().splitlines()) > 2):
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "continue with: python scripts/train.py --resume" in stdout
+    session = json.loads((out / "sessions.json").read_text())[-1]
+    state = torch.load(out / "checkpoints" / "latest.pt", weights_only=True)
+    assert session["stopped"] and state["iteration"] == session["iterations"] >= 2
+    with (out / "progress.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == state["iteration"]  # nothing logged past the checkpoint
+    assert not (out / "eval.json").exists()
+    train = load_script("train")
+    assert train.main(["--resume", str(out), "--iterations", str(state["iteration"] + 1), "--threads", "1"]) == 0
+    assert json.loads((out / "eval.json").read_text())["results"]["trpo_gru"]

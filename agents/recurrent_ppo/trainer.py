@@ -105,12 +105,17 @@ class IterationLog(BaseCallback):
 
     :param on_iteration: called with each row of metrics.
     :param iteration: iterations done before (a resumed run's).
+    :param stop: once true, the rollout under way is abandoned (SB3 then ends ``learn``).
     """
 
-    def __init__(self, on_iteration: Callable[[dict[str, float]], None], iteration: int = 0) -> None:
+    def __init__(
+        self, on_iteration: Callable[[dict[str, float]], None], iteration: int = 0,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> None:
         super().__init__()
         self.on_iteration = on_iteration
         self.iteration = iteration
+        self.stop = stop
         self._returns: list[float] = []
         self._pending: dict[str, float] | None = None
         self._start = self._rollout_end = 0.0
@@ -124,7 +129,7 @@ class IterationLog(BaseCallback):
         dones, infos = self.locals["dones"], self.locals["infos"]
         for i in np.flatnonzero(dones):
             self._returns.append(infos[i]["episode"]["r"])
-        return True
+        return not self.stop()
 
     def _on_rollout_end(self) -> None:
         self._rollout_end = time.perf_counter()
@@ -159,7 +164,11 @@ class IterationLog(BaseCallback):
 
 
 def learn(
-    model: RecurrentPPO, timesteps: int, on_iteration: Callable[[dict[str, float]], None], iteration: int = 0
+    model: RecurrentPPO,
+    timesteps: int,
+    on_iteration: Callable[[dict[str, float]], None],
+    iteration: int = 0,
+    stop: Callable[[], bool] = lambda: False,
 ) -> None:
     """Train ``model`` for at least ``timesteps`` more env steps (whole iterations).
 
@@ -167,8 +176,9 @@ def learn(
     :param timesteps: env steps to add; training stops after the iteration that reaches them.
     :param on_iteration: called with the :data:`METRICS` of each iteration, after its update.
     :param iteration: iterations done before (numbers the rows of a resumed run).
+    :param stop: once true (checked after each iteration's update), the next rollout is abandoned.
     """
-    log = IterationLog(on_iteration, iteration)
+    log = IterationLog(on_iteration, iteration, stop)
     # A logger without outputs: IterationLog reads the update's values from it, and SB3's
     # default one would make an empty folder in the temp dir on every learn().
     model.set_logger(Logger(folder=None, output_formats=[]))
@@ -205,14 +215,16 @@ def train(
     progress: Callable[[dict[str, float]], None],
     resume: bool = False,
     checkpoint_every: int = 25,
+    stop: Callable[[], bool] = lambda: False,
 ) -> RecurrentPPOAgent:
-    """Train (or continue) the run in ``folder`` until its budget is spent.
+    """Train (or continue) the run in ``folder`` until its budget is spent or ``stop()``.
 
     :param folder: the run folder (created, with ``config.json``).
     :param spec: the run.
     :param progress: called with the metrics after every iteration.
     :param resume: continue from ``checkpoints/latest.zip``.
     :param checkpoint_every: also keep a snapshot every this many iterations.
+    :param stop: checked after every iteration; when true, the run saves its checkpoint and returns.
     :return: the final policy as an agent.
     """
     device = resolve_device(spec.device)
@@ -235,14 +247,14 @@ def train(
         logger.log(metrics)
         progress(metrics)
         done = metrics["iteration"]
-        if spec.done(done, metrics["env_steps"]) or done % checkpoint_every == 0:
+        if spec.done(done, metrics["env_steps"]) or done % checkpoint_every == 0 or stop():
             save_checkpoint(model, folder.latest_checkpoint)
             if done % checkpoint_every == 0:
                 shutil.copyfile(folder.latest_checkpoint, folder.snapshot(done))
 
     try:
         if remaining > 0:
-            learn(model, remaining, on_iteration, iteration)
+            learn(model, remaining, on_iteration, iteration, stop)
     finally:
         logger.close()
         model.get_env().close()

@@ -234,14 +234,16 @@ def train(
     progress: Callable[[dict[str, float]], None],
     resume: bool = False,
     checkpoint_every: int = 25,
+    stop: Callable[[], bool] = lambda: False,
 ) -> TRPOTrainer:
-    """Train (or continue) the run in ``folder`` until its budget is spent.
+    """Train (or continue) the run in ``folder`` until its budget is spent or ``stop()``.
 
     :param folder: the run folder (created, with ``config.json``).
     :param spec: the run.
     :param progress: called with the metrics after every iteration.
     :param resume: continue from ``checkpoints/latest.pt``.
     :param checkpoint_every: also keep a snapshot every this many iterations.
+    :param stop: checked after every iteration; when true, the run saves its checkpoint and returns.
     :return: the trainer, holding the final policy.
     """
     device = resolve_device(spec.device)
@@ -257,12 +259,14 @@ def train(
             metrics = trainer.train_iteration()
             logger.log(metrics)
             progress(metrics)
-            final = spec.done(trainer.iteration, trainer.env_steps)
+            final = spec.done(trainer.iteration, trainer.env_steps) or stop()
             if final or trainer.iteration % checkpoint_every == 0:
                 state = trainer.state_dict()
                 torch.save(state, folder.latest_checkpoint)
                 if trainer.iteration % checkpoint_every == 0:
                     torch.save(state, folder.snapshot(trainer.iteration))
+            if final:
+                break
     finally:
         logger.close()
         trainer.close()
