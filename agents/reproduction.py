@@ -195,12 +195,18 @@ def format_maze_table(grid: Mapping[str, Any]) -> str:
         )
     lines.append("")
     lines.append("paper lengths are ViZDoom steps with another action model: compare shapes, not numbers")
-    if grid.get("unavailable"):
-        lines.append("not run:")
-        for cell, skipped in grid["unavailable"].items():
-            lines.extend(f"  {cell:<11} {name}: {reason}" for name, reason in skipped.items())
+    lines.extend(_not_run(grid))
     lines.append(f"{grid['seconds']:.1f} s for both settings")
     return "\n".join(lines)
+
+
+def _not_run(grid: Mapping[str, Any]) -> list[str]:
+    """The lines listing the agents a grid could not run, and why."""
+    if not grid.get("unavailable"):
+        return []
+    return ["not run:"] + [
+        f"  {cell:<11} {name}: {reason}" for cell, skipped in grid["unavailable"].items() for name, reason in skipped.items()
+    ]
 
 
 def format_comparison(table: PaperTable, grid: Mapping[str, Any]) -> str:
@@ -257,9 +263,6 @@ def format_comparison(table: PaperTable, grid: Mapping[str, Any]) -> str:
     if grid.get("ceilings"):
         lines.append("exact optimum (the Bayes-optimal expected trial return, by dynamic programming):")
         lines.extend(f"  {cell:<11} {ceiling:.3f}" for cell, ceiling in grid["ceilings"].items())
-    if grid.get("unavailable"):
-        lines.append("not run:")
-        for cell, skipped in grid["unavailable"].items():
-            lines.extend(f"  {cell:<11} {name}: {reason}" for name, reason in skipped.items())
+    lines.extend(_not_run(grid))
     lines.append(f"{grid['seconds']:.1f} s for the whole grid")
     return "\n".join(lines)

@@ -104,6 +104,11 @@ RECIPES: tuple[Recipe, ...] = (
     _bandit(10, 10, "--timesteps", "4000000", "--threads", "1"),
     _bandit(50, 10, "--num-envs", "2000", "--steps-per-iteration", "20000", "--timesteps", "10000000", "--threads", "1",
             note="2,000 trials per iteration: at k=50 the Bayes-optimal policy is only 0.05 above greedy"),
+    _bandit(5, 100, "--num-envs", "500", "--steps-per-iteration", "50000", "--entropy-coef", "0.01",
+            "--timesteps", "50000000", "--threads", "1",
+            note="50,000 steps (500 trials) per iteration and a small entropy bonus: pilot runs with the paper's "
+                 "250,000 made the same progress per iteration (63.6 after 37 iterations, against 64.1 with 50,000) "
+                 "at five times the cost, and without a bonus the policy's entropy fell to 0.09 by iteration 45"),
     Recipe("trpo_gru-mdp-n10", "MetaTabularMDP-v0", {"num_episodes": 10},
            ("--num-envs", "500", "--steps-per-iteration", "50000", "--entropy-coef", "0.02",
             "--timesteps", "100000000", "--threads", "1"),
