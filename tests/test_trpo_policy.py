@@ -141,3 +141,29 @@ def test_value_statistics_update_keeps_predictions():
     torch.testing.assert_close(value.values(x), before, rtol=1e-5, atol=1e-5)
     assert value.target_mean.item() == pytest.approx(40.0)
     assert value.target_std.item() == pytest.approx(np.std([10, 30, 50, 70]), rel=1e-5)
+
+
+def test_padded_trials_of_different_lengths_skip_their_padding():
+    # [T, B] whole trials with lengths: outputs on each trial's steps, its final state and
+    # the gradients are those of running every trial alone, whatever the padding holds
+    policy = bandit_policy().double()
+    g = torch.Generator().manual_seed(3)
+    lengths = torch.tensor([8, 3, 5, 1])
+    vector = torch.rand(8, 4, 1 + 3 + 1 + 1, generator=g, dtype=torch.float64)
+    padded = vector.clone()
+    for column, length in enumerate(lengths):
+        padded[length:, column] = 1e3  # garbage the networks must not read
+    out, last = policy(Observations(padded, None, lengths))
+    loss = sum(out[: int(n), c].sum() for c, n in enumerate(lengths))
+    grads = torch.autograd.grad(loss, list(policy.parameters()))
+    alone_loss = 0
+    for column, length in enumerate(lengths):
+        alone, alone_last = policy(Observations(vector[: int(length), column : column + 1], None))
+        torch.testing.assert_close(out[: int(length), column], alone[:, 0])
+        torch.testing.assert_close(last[column], alone_last[0])
+        alone_loss = alone_loss + alone.sum()
+    for ours, reference in zip(grads, torch.autograd.grad(alone_loss, list(policy.parameters()))):
+        torch.testing.assert_close(ours, reference)
+    # the columns of a batch keep their lengths, trimmed to the rows kept
+    picked = Observations(padded, None, lengths).index((slice(0, 4), torch.tensor([2, 0])))
+    assert picked.lengths.tolist() == [4, 4] and picked.vector.shape == (4, 2, 6)

@@ -93,6 +93,7 @@ def test_variable_length_trials_become_masked_columns_of_whole_trials():
     # the mask is a prefix of ones; each trial is EPISODES episodes of its task's horizon
     assert torch.equal(data.mask, (torch.arange(data.mask.shape[0])[:, None] < lengths).float())
     assert set(lengths.tolist()) == {2, 4, 6}
+    assert torch.equal(data.observations.lengths, lengths)  # the networks skip the padding
     prev_action = data.observations.vector[..., 1:3]
     prev_done = data.observations.vector[..., -1]
     for column, length in enumerate(lengths.tolist()):

@@ -43,7 +43,7 @@ def random_trials(dtype=torch.float64) -> TrialData:
     vector = torch.cat([torch.ones(length, trials, 1, dtype=dtype), prev, reward, torch.ones_like(reward)], -1)
     lengths = torch.tensor([6, 6, 4, 3, 5])
     mask = (torch.arange(length)[:, None] < lengths[None, :]).to(dtype)
-    return TrialData(Observations(vector, None), actions, reward.squeeze(-1) * mask, mask)
+    return TrialData(Observations(vector, None, lengths), actions, reward.squeeze(-1) * mask, mask)
 
 
 def exact_kl_hessian(policy: RecurrentNet, data: TrialData) -> torch.Tensor:
@@ -109,7 +109,8 @@ def test_float32_finite_difference_fvp_is_close_to_exact(route, reference):
     _, data, hessian = reference
     policy32 = small_policy(torch.float32)
     data32 = TrialData(
-        Observations(data.observations.vector.float(), None), data.actions, data.rewards.float(), data.mask.float()
+        Observations(data.observations.vector.float(), None, data.observations.lengths),
+        data.actions, data.rewards.float(), data.mask.float()
     )
     fvp = FisherVectorProduct(policy32, data32, route, damping=0.0, fd_eps=TRPOConfig.fvp_fd_eps)
     v = torch.randn(hessian.shape[0], generator=torch.Generator().manual_seed(3), dtype=torch.float64)

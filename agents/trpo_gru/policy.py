@@ -48,14 +48,22 @@ class Observations(NamedTuple):
     :param vector: float32 ``[..., D]``: the flattened observation, or, with an image
         state, everything but the image.
     :param image: uint8 ``[..., H, W, C]`` image state, or ``None``.
+    :param lengths: for whole trials ``[T, B]`` of different lengths, int64 ``[B]``: the
+        steps of each column's trial (the rest is padding, which the networks skip);
+        ``None`` when every column runs all ``T`` steps.
     """
 
     vector: torch.Tensor
     image: torch.Tensor | None
+    lengths: torch.Tensor | None = None
 
-    def index(self, item) -> Observations:
-        """The same indexing applied to both parts (e.g. ``[:, columns]``)."""
-        return Observations(self.vector[item], None if self.image is None else self.image[item])
+    def index(self, item: tuple[slice, torch.Tensor]) -> Observations:
+        """Columns of a ``[T, B]`` batch: ``item = (time_slice, column_index)``; lengths follow."""
+        lengths = self.lengths
+        if lengths is not None:
+            time, columns = item
+            lengths = lengths[columns].clamp_max(len(range(*time.indices(self.vector.shape[0]))))
+        return Observations(self.vector[item], None if self.image is None else self.image[item], lengths)
 
 
 def is_image_space(space: spaces.Space) -> bool:
@@ -173,21 +181,39 @@ class RecurrentNet(nn.Module):
 
         :param hidden: ``[B, hidden_size]`` state before the first step (default: zeros,
             i.e. the sequences are trials from their start).
-        :return: ``(outputs, final hidden state [B, hidden_size])``.
+        :return: ``(outputs, final hidden state [B, hidden_size])``. With
+            ``observations.lengths``, the steps past a column's length are padding: their
+            outputs are not its trial's (the CPU repeats the last state, CUDA gives the
+            head's output of zeros) and its final state is the one after its last step.
         """
         if hidden is None:
             hidden = self.initial_state(observations.vector.shape[1])
         inputs = self.encoder(observations)
+        steps = inputs.shape[0]
+        lengths = observations.lengths
+        if lengths is not None and bool((lengths >= steps).all()):
+            lengths = None  # every column runs every step: nothing to skip
         if inputs.is_cuda:
-            features, last = self.gru(inputs, hidden.unsqueeze(0))
+            if lengths is None:
+                features, last = self.gru(inputs, hidden.unsqueeze(0))
+            else:  # cuDNN skips the padding of packed sequences
+                packed = nn.utils.rnn.pack_padded_sequence(inputs, lengths.cpu(), enforce_sorted=False)
+                features, last = self.gru(packed, hidden.unsqueeze(0))
+                features = nn.utils.rnn.pad_packed_sequence(features, total_length=steps)[0]
             return self.head(features), last.squeeze(0)
         # On the CPU a loop of fused GRU-cell calls beats nn.GRU's kernel: 1.89 s against
         # 2.65 s forward, 5.50 s against 10.49 s forward + backward (GRU(256), 100 steps x
         # 2,500 trials, one thread; benchmark_agents.py --gru-kernels). It also has a
         # double backward (fvp="exact").
         features = []
-        for x in inputs.unbind(0):
-            hidden = self._cell(x, hidden)
+        for t, x in enumerate(inputs.unbind(0)):
+            if lengths is None:
+                hidden = self._cell(x, hidden)
+            else:
+                # only the trials still running: a padded batch of short trials (mazes)
+                # costs its steps, not its longest trial times its width
+                alive = (lengths > t).nonzero().squeeze(1)
+                hidden = hidden.index_copy(0, alive, self._cell(x[alive], hidden[alive]))
             features.append(hidden)
         return self.head(torch.stack(features)), hidden
 

@@ -154,7 +154,7 @@ class TrialCollector:
         image = None if images[0] is None else torch.stack(images)[t_index, e_index]
         mask_t = torch.from_numpy(mask.astype(np.float32)).to(self.device)
         return TrialData(
-            Observations(torch.stack(vectors)[t_index, e_index], image),
+            Observations(torch.stack(vectors)[t_index, e_index], image, torch.from_numpy(length).to(self.device)),
             torch.stack(actions)[t_index, e_index],
             torch.from_numpy(reward_table[time, cols]).to(self.device) * mask_t,
             mask_t,
