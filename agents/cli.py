@@ -111,6 +111,28 @@ def add_threads_flag(parser: argparse.ArgumentParser) -> None:
     ``--threads`` (and ``OMP_WAIT_POLICY=ACTIVE``) for one run on an otherwise idle machine.
     """
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--threads", type=positive_int, default=1,
         help="torch CPU threads (default: 1; see agents.cli.add_threads_flag for measurements)",
     )
+
+
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def parse_seeds(text: str) -> list[int]:
+    """An ``argparse`` type: comma-separated distinct integers >= 0 (``"0,1,2"``)."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
+    if not seeds or any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct integers >= 0, got {text!r}")
+    return seeds

@@ -242,20 +242,31 @@ def plot_learning_curve(folder: RunFolder, title: str) -> Path:
     return folder.learning_curve
 
 
-def evaluate_with_random(agent: Agent, name: str, spec: RunSpec, num_tasks: int, seed: int) -> dict[str, Any]:
-    """Score ``agent`` and the random policy on the same held-out tasks; the results document.
+def evaluate_with_random(
+    agent: Agent,
+    name: str,
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    num_tasks: int,
+    seed: int,
+    others: dict[str, Agent] | None = None,
+) -> dict[str, Any]:
+    """Score ``agent``, the random policy and any ``others`` on the same held-out tasks;
+    the results document.
 
-    :param agent: the trained agent.
-    :param name: its name in the document (the algo name).
-    :param spec: the run (env and kwargs).
+    :param agent: the agent scored.
+    :param name: its name in the document (the algo's or baseline's name).
+    :param env_id: a registered meta_envs ID.
+    :param env_kwargs: its kwargs.
     :param num_tasks: held-out tasks.
     :param seed: held-out seed.
+    :param others: more agents to score beside it (e.g. a reference to normalise by).
     """
     import gymnasium as gym
 
-    num_actions = int(gym.make(spec.env_id, **spec.env_kwargs).action_space.n)
+    num_actions = int(gym.make(env_id, **env_kwargs).action_space.n)
+    agents = {name: agent, "random": RandomAgent(num_actions), **(others or {})}
     results: dict[str, EvaluationResult] = {
-        name: evaluate(agent, spec.env_id, spec.env_kwargs, num_tasks, seed),
-        "random": evaluate(RandomAgent(num_actions), spec.env_id, spec.env_kwargs, num_tasks, seed),
+        key: evaluate(value, env_id, env_kwargs, num_tasks, seed) for key, value in agents.items()
     }
-    return results_document(spec.env_id, spec.env_kwargs, num_tasks, seed, results)
+    return results_document(env_id, env_kwargs, num_tasks, seed, results)

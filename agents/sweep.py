@@ -25,8 +25,8 @@ on a cluster ``out`` must be a filesystem every node sees (NFS or similar).
 
 :func:`summarize` aggregates the finished trials per config: mean trial return over
 seeds, normalised scores when the setting is a benchmark-suite cell (0 random, 1 the
-cell's reference; :mod:`agents.benchmark.references`), and rliable's IQM, mean, median
-and optimality gap with stratified-bootstrap CIs over seeds.
+cell's reference, both scored on the trial's own held-out tasks), and rliable's IQM,
+mean, median and optimality gap with stratified-bootstrap CIs over seeds.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from typing import Any, Literal
 import numpy as np
 
 from meta_envs.settings import env_setting
+from meta_envs.validation import check_int
 
 KINDS = ("learner", "baseline")
 
@@ -81,8 +82,10 @@ class SweepSpec:
         env_setting(self.env_id, self.env_kwargs)  # an unknown ID or kwarg fails here
         if not self.configs or not self.seeds:
             raise ValueError("a sweep needs at least one config and one seed")
-        if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
+        if len(set(self.seeds)) != len(self.seeds) or any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ValueError(f"seeds must be distinct integers >= 0, got {self.seeds}")
+        check_int("eval_tasks", self.eval_tasks, 1)
+        check_int("eval_seed", self.eval_seed, 0)
         if self.kind == "learner":
             from agents.algorithms import ALGORITHMS
 
@@ -90,11 +93,17 @@ class SweepSpec:
                 raise ValueError(f"unknown learner {self.name!r}; known: {sorted(ALGORITHMS)}")
             if (self.timesteps is None) == (self.iterations is None):
                 raise ValueError("a learner sweep needs exactly one of timesteps and iterations")
+            for name in ("timesteps", "iterations", "num_envs"):
+                if getattr(self, name) is not None:
+                    check_int(name, getattr(self, name), 1)
             for config in self.configs:  # unknown or invalid hyperparameters fail before Ray starts
                 ALGORITHMS[self.name].hyperparameters(self.env_id, self.env_kwargs, config)
         else:
             from agents.baselines.registry import make_baseline
 
+            given = [name for name in ("timesteps", "iterations", "num_envs") if getattr(self, name) is not None]
+            if given:
+                raise ValueError(f"{given} are a learner's budget; a baseline sweep takes none")
             for config in self.configs:
                 make_baseline(self.env_id, self.name, self.env_kwargs, config)
 
@@ -139,6 +148,15 @@ def run_trial(tune_config: dict[str, Any]) -> None:
                  "random": document["results"]["random"]["mean"], "done": True})
 
 
+def _reference_agents(spec: SweepSpec, reference: str | None) -> dict:
+    """The suite cell's reference baseline, scored beside the trial's agent on its own tasks."""
+    if reference is None or (spec.kind == "baseline" and reference == spec.name):
+        return {}
+    from agents.baselines.registry import make_baseline
+
+    return {reference: make_baseline(spec.env_id, reference, spec.env_kwargs)}
+
+
 def _train_and_evaluate(spec: SweepSpec, trial: dict[str, Any], folder: Path) -> None:
     from ray import tune
 
@@ -170,24 +188,22 @@ def _train_and_evaluate(spec: SweepSpec, trial: dict[str, Any], folder: Path) ->
 
     agent = algorithm.train(run, run_spec, progress, resume)
     plot_learning_curve(run, f"{spec.name} on {spec.env_id} {spec.env_kwargs} (config {trial['config']}, seed {trial['seed']})")
-    document = evaluate_with_random(agent, spec.name, run_spec, spec.eval_tasks, spec.eval_seed)
+    document = evaluate_with_random(agent, spec.name, spec.env_id, spec.env_kwargs, spec.eval_tasks, spec.eval_seed,
+                                    _reference_agents(spec, trial["reference"]))
     write_results(run.eval, document)
 
 
 def _evaluate_baseline(spec: SweepSpec, trial: dict[str, Any], folder: Path) -> None:
-    import gymnasium as gym
-
-    from agents.baselines import RandomAgent
     from agents.baselines.registry import make_baseline
-    from agents.evaluation import evaluate, results_document, write_results
+    from agents.evaluation import write_results
+    from agents.run_folder import evaluate_with_random
 
     agent = make_baseline(spec.env_id, spec.name, spec.env_kwargs, spec.configs[trial["config"]])
-    num_actions = int(gym.make(spec.env_id, **spec.env_kwargs).action_space.n)
-    results = {spec.name: evaluate(agent, spec.env_id, spec.env_kwargs, spec.eval_tasks, trial["seed"]),
-               "random": evaluate(RandomAgent(num_actions), spec.env_id, spec.env_kwargs, spec.eval_tasks, trial["seed"])}
+    document = evaluate_with_random(agent, spec.name, spec.env_id, spec.env_kwargs, spec.eval_tasks, trial["seed"],
+                                    _reference_agents(spec, trial["reference"]))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps({**trial, "overrides": spec.configs[trial["config"]]}, indent=1) + "\n")
-    write_results(folder / "eval.json", results_document(spec.env_id, spec.env_kwargs, spec.eval_tasks, trial["seed"], results))
+    write_results(folder / "eval.json", document)
 
 
 def _tune_trial_name(trial) -> str:
@@ -224,7 +240,8 @@ def run_sweep(
     try:
         trainable = tune.with_resources(run_trial, {"cpu": 1})
         experiment = out / "ray" / "sweep"
-        trials = [{**trial, "out": str(out)} for trial in spec.trials()]
+        cell = suite_cell(spec)
+        trials = [{**trial, "out": str(out), "reference": cell.get("reference")} for trial in spec.trials()]
         if tune.Tuner.can_restore(str(experiment)):
             tuner = tune.Tuner.restore(str(experiment), trainable, resume_errored=True)
         else:
@@ -243,13 +260,17 @@ def run_sweep(
                 errors[trial_name(spec.kind, spec.name, trial["config"], trial["seed"])] = str(result.error).strip()
     finally:
         ray.shutdown()
-    summary = summarize(spec, out, errors)
+    summary = summarize(spec, out, errors, cell)
     write_summary(summary, out)
     return summary
 
 
-def _normalizer(spec: SweepSpec):
-    """The normaliser of the suite cell with the sweep's setting, or ``None``."""
+def suite_cell(spec: SweepSpec) -> dict[str, Any]:
+    """The benchmark-suite cell with the sweep's setting, and the baseline it is normalised by.
+
+    :return: ``{"suite", "cell", "reference"}``; ``{}`` when no suite has the setting, and
+        ``{"suite", "cell", "error"}`` when its references cannot be read.
+    """
     from agents.benchmark.references import cell_normalizer, load_references
     from agents.benchmark.suites import SUITES
 
@@ -257,47 +278,59 @@ def _normalizer(spec: SweepSpec):
     for suite in SUITES.values():
         for cell in suite.cells:
             if cell.env_id == spec.env_id and env_setting(cell.env_id, cell.env_kwargs) == setting:
+                found = {"suite": suite.id, "cell": cell.name}
                 try:
-                    return suite.id, cell, cell_normalizer(cell, load_references(suite)[cell.name]["results"])
-                except ValueError:
-                    return None
-    return None
+                    normalizer = cell_normalizer(cell, load_references(suite)[cell.name]["results"])
+                except ValueError as error:
+                    return {**found, "error": str(error)}
+                return {**found, "reference": normalizer.reference}
+    return {}
 
 
-def summarize(spec: SweepSpec, out: str | Path, errors: Mapping[str, str] | None = None) -> dict[str, Any]:
+def summarize(
+    spec: SweepSpec, out: str | Path, errors: Mapping[str, str] | None = None, cell: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Per config: the seeds' trial returns, their mean, normalised scores and rliable aggregates.
 
+    A trial's normalised score uses the random policy and the cell's reference as scored on
+    that trial's own held-out tasks (both are in its ``eval.json``).
+
     :param errors: trial name -> error of trials that failed (listed, never dropped).
+    :param cell: :func:`suite_cell` of the spec (default: looked up).
     """
     from agents.benchmark.aggregate import aggregate_scores
 
     out = Path(out)
-    normalizer = _normalizer(spec)
+    cell = dict(suite_cell(spec) if cell is None else cell)
+    reference = cell.get("reference")
     configs, matrices = [], {}
     for index, overrides in enumerate(spec.configs):
-        scores, missing = {}, []
+        scores, normalized, missing = {}, {}, []
         for seed in spec.seeds:
             path = out / "runs" / trial_name(spec.kind, spec.name, index, seed) / "eval.json"
-            if path.is_file():
-                scores[seed] = json.loads(path.read_text())["results"][spec.name]["mean"]
-            else:
+            if not path.is_file():
                 missing.append(seed)
+                continue
+            results = json.loads(path.read_text())["results"]
+            scores[seed] = results[spec.name]["mean"]
+            if reference in results:
+                low, high = results["random"]["mean"], results[reference]["mean"]
+                normalized[seed] = (scores[seed] - low) / (high - low)
         label = f"c{index} " + (",".join(f"{k}={v}" for k, v in overrides.items()) or "defaults")
         values = np.array(list(scores.values()))
         entry = {"config": index, "overrides": overrides, "label": label, "scores": scores, "missing_seeds": missing,
                  "mean": float(values.mean()) if scores else math.nan,
                  "std": float(values.std(ddof=1)) if len(scores) > 1 else math.nan}
-        if normalizer is not None and scores:
-            entry["normalized"] = {seed: normalizer[2](score) for seed, score in scores.items()}
+        if normalized:
+            entry["normalized"] = normalized
         if scores:  # (seeds, 1 cell): normalised where the setting is a suite cell, else raw returns
-            matrices[label] = np.array([[v] for v in (entry.get("normalized") or scores).values()])
+            matrices[label] = np.array([[v] for v in (normalized if reference else scores).values()])
         configs.append(entry)
     return {
         "spec": dataclasses.asdict(spec),
-        "suite_cell": None if normalizer is None else {"suite": normalizer[0], "cell": normalizer[1].name,
-                                                       "reference": normalizer[2].reference},
+        "suite_cell": cell or None,
         "configs": configs,
-        "score_unit": "normalised score" if normalizer is not None else "mean trial return",
+        "score_unit": "normalised score" if reference else "mean trial return",
         "matrices": {label: matrix[:, 0].tolist() for label, matrix in matrices.items()},
         "aggregates": aggregate_scores(matrices) if matrices else {},
         "errors": dict(errors or {}),
@@ -312,8 +345,12 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     lines = [f"# sweep: {spec['kind']} {spec['name']} on {spec['env_id']} {spec['env_kwargs']}", "",
              f"seeds {spec['seeds']}; {spec['eval_tasks']} held-out tasks per trial.", ""]
     cell = summary["suite_cell"]
-    if cell:
-        lines.append(f"Normalised as cell {cell['cell']} of {cell['suite']} (0 random, 1 {cell['reference']}).")
+    if cell and "reference" in cell:
+        lines.append(f"Normalised as cell {cell['cell']} of {cell['suite']}: 0 = random, 1 = {cell['reference']}, "
+                     "both scored on each trial's own held-out tasks.")
+        lines.append("")
+    elif cell:
+        lines.append(f"Not normalised: the setting is cell {cell['cell']} of {cell['suite']}, but {cell['error']}")
         lines.append("")
     lines += ["| config | seeds done | mean trial return | std over seeds | normalised (mean) | missing seeds |",
               "|---|---|---|---|---|---|"]
@@ -325,9 +362,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if summary["aggregates"]:
         lines += ["", f"## rliable aggregates over seeds ({summary['score_unit']}; 95% stratified-bootstrap CIs)", "",
                   format_aggregates(summary["aggregates"])]
-        if not cell:
-            lines += ["", "The setting is not a benchmark-suite cell, so the scores are not normalised and the "
-                      "optimality gap (shortfall below 1) has no meaning here."]
+        if summary["score_unit"] != "normalised score":
+            lines += ["", "The scores are not normalised, so the optimality gap (shortfall below 1) has no meaning here."]
     if summary["errors"]:
         lines += ["", "## failed trials", ""]
         lines += [f"- {name}: {error.splitlines()[-1] if error else 'failed'}" for name, error in summary["errors"].items()]

@@ -1,9 +1,9 @@
 """A custom meta-RL agent, written against plain ``gymnasium.make_vec``, scored with the benchmark.
 
 Bayes-UCB (Kaufmann, Cappé & Garivier 2012) for the Bernoulli bandits of ``MetaBandit-v0``:
-keep a Beta(1 + successes, 1 + failures) posterior per arm and pull the arm whose
-posterior quantile of level ``1 - 1/(t + 1)`` is highest (``t``: pulls so far in the
-trial). Everything it needs is in the RL² observation (the previous action and reward),
+keep a Beta(1 + successes, 1 + failures) posterior per arm and, for the ``t``-th pull of
+the trial (``t = 1, 2, ...``), pull the arm whose posterior quantile of level
+``1 - 1/(t + 1)`` is highest. Everything it needs is in the RL² observation (the previous action and reward),
 so it is a "fast" learner with no "slow" training at all: a hand-written prior, the kind
 of agent an RL² policy should match.
 
@@ -55,8 +55,8 @@ class BayesUCBAgent:
         arms = prev_action[rows].argmax(axis=1)
         self.successes[rows, arms] += reward[rows]
         self.failures[rows, arms] += 1.0 - reward[rows]
-        pulls = self.successes.sum(axis=1) + self.failures.sum(axis=1) - 2 * self.num_arms
-        level = 1.0 - 1.0 / (pulls + 2.0)
+        t = self.successes.sum(axis=1) + self.failures.sum(axis=1) - 2 * self.num_arms + 1  # this pull's number
+        level = 1.0 - 1.0 / (t + 1.0)
         index = betaincinv(self.successes, self.failures, level[:, None])
         return (index + 1e-9 * self.rng.random(index.shape)).argmax(axis=1)
 

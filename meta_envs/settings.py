@@ -31,7 +31,10 @@ def env_setting(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> dic
     :raises ValueError: for an ID that is not one of meta_envs', or an unknown kwarg.
     """
     env_kwargs = dict(env_kwargs or {})
-    spec = gym.spec(env_id)
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as error:  # NameNotFound, VersionNotFound, ...
+        raise ValueError(f"{env_id!r} is not a registered env ID: {error}") from None
     if not isinstance(spec.vector_entry_point, str) or not spec.vector_entry_point.startswith("meta_envs."):
         raise ValueError(f"{env_id!r} is not a meta_envs ID (its vector entry point is {spec.vector_entry_point!r})")
     creator = load_env_creator(spec.vector_entry_point)

@@ -27,7 +27,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from agents.benchmark import get_suite, list_suites, load_factory, load_report, score_suite
 from agents.benchmark.report import write_outputs
-from agents.cli import add_threads_flag
+from agents.cli import add_threads_flag, parse_seeds
 
 
 def describe_suites() -> str:
@@ -39,16 +39,6 @@ def describe_suites() -> str:
         lines.extend(f"  {cell.name:<10} {cell.env_id} {dict(cell.env_kwargs)}  normalised to 1 by {cell.reference}"
                      for cell in suite.cells)
     return "\n".join(lines)
-
-
-def parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds must be comma-separated integers, got {text!r}") from None
-    if not seeds or any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"--seeds must be distinct integers >= 0, got {text!r}")
-    return seeds
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     tasks = spec.eval_tasks if args.tasks is None else args.tasks
     seed = spec.eval_seed if args.seed is None else args.seed
-    document = evaluate_with_random(agent, spec.algo, spec, tasks, seed)
+    document = evaluate_with_random(agent, spec.algo, spec.env_id, spec.env_kwargs, tasks, seed)
     print(format_table(document))
     if args.json:
         write_results(args.json, document)

@@ -48,9 +48,12 @@ def train_missing(settings: list[tuple[str, dict]]) -> None:
             continue
         if recipe.trained:
             continue
-        print(f"training {recipe.name}: {recipe.command}", flush=True)
+        started = recipe.checkpoint.is_file()  # a run stopped before its evaluation: continue it
+        argv = recipe.resume_argv() if started else recipe.train_argv()
+        print(f"{'continuing' if started else 'training'} {recipe.name}: python scripts/train.py {' '.join(argv)}", flush=True)
         train = Path(__file__).resolve().parent / "train.py"
-        subprocess.run([sys.executable, str(train), *recipe.train_argv()], check=True)
+        if subprocess.run([sys.executable, str(train), *argv]).returncode != 0:
+            raise SystemExit(f"reproduce.py: training {recipe.name} did not finish; run the command above to continue it")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ import sys
 # see agents.cli.add_threads_flag (the trials run with one torch thread each)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from agents.cli import parse_env_kwargs, parse_value
+from agents.cli import parse_env_kwargs, parse_seeds, parse_value
 from agents.sweep import SweepSpec, format_summary, grid, run_sweep
 
 
@@ -36,13 +36,6 @@ def parse_axis(text: str) -> tuple[str, list]:
     if not sep or not name.strip() or not values.strip():
         raise argparse.ArgumentTypeError(f"--grid must look like name=v1,v2,..., got {text!r}")
     return name.strip(), [parse_value(value.strip()) for value in values.split(",")]
-
-
-def parse_seeds(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds must be comma-separated integers, got {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,8 +66,6 @@ def main(argv: list[str] | None = None) -> int:
         learner = args.algo is not None
         if learner and args.timesteps is None and args.iterations is None:
             parser.error("a learner sweep needs --timesteps or --iterations")
-        if not learner and (args.timesteps or args.iterations or args.num_envs):
-            parser.error("--timesteps/--iterations/--num-envs are for learners, not baselines")
         names = [name for name, _ in args.grid]
         if len(set(names)) != len(names):
             parser.error(f"--grid names a hyperparameter twice: {names}")

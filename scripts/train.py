@@ -16,7 +16,6 @@ the learner under its algo name beside ``random``); see :mod:`agents.run_folder`
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import platform
 import shlex
@@ -180,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
               f"python scripts/train.py --resume {folder.path}")
         return 130
     plot_learning_curve(folder, f"{spec.algo} on {spec.env_id} {spec.env_kwargs}")
-    document = evaluate_with_random(agent, spec.algo, spec, spec.eval_tasks, spec.eval_seed)
+    document = evaluate_with_random(agent, spec.algo, spec.env_id, spec.env_kwargs, spec.eval_tasks, spec.eval_seed)
     write_results(folder.eval, document)
     print(format_table(document))
     print(f"training took {train_seconds:.0f} s; run folder {folder.path}")

@@ -135,16 +135,21 @@ def test_malformed_reports_are_rejected_on_reload(tmp_path):
         load_report(path)
     path.write_text(json.dumps({"schema": SCHEMA, "agent": "a", "suite": {}, "seeds": [0], "cells": {"x": {"runs": []}},
                                 "aggregates": {}}))
-    with pytest.raises(ValueError, match="cell 'x' has no 'normalizer'"):
+    with pytest.raises(ValueError, match=r"cell 'x' lacks \['normalizer', 'references'\]"):
         load_report(path)
+    with pytest.raises(ValueError, match="cannot read the benchmark report"):
+        load_report(tmp_path / "missing.json")
 
 
 def test_aggregates_are_seeded_and_bracket_the_point():
-    scores = {"a": np.array([[0.2, 0.9, 0.5], [0.3, 0.8, 0.6]]), "b": np.array([[1.0, 1.0, 1.0]])}
+    scores = {"a": np.random.default_rng(0).random((6, 3)), "b": np.array([[1.0, 1.0, 1.0]])}
     first, second = aggregate_scores(scores, reps=200, seed=3), aggregate_scores(scores, reps=200, seed=3)
     assert first == second
     assert first["a"]["mean"]["point"] == pytest.approx(scores["a"].mean())
+    assert first["a"]["mean"]["low"] < first["a"]["mean"]["point"] < first["a"]["mean"]["high"]
+    assert (first["a"]["runs"], first["b"]["runs"]) == (6, 1)
     assert first["b"]["optimality_gap"] == {"point": 0.0, "low": 0.0, "high": 0.0}
+    assert aggregate_scores(scores, reps=200, seed=4)["a"] != first["a"]  # the seed is used
 
 
 def load_script(name):
@@ -177,3 +182,14 @@ def test_benchmark_cli_lists_suites_scores_a_toy_agent_and_rejects_bad_input(tmp
         with pytest.raises(SystemExit) as exit_:
             benchmark.main([*args, "--threads", "1"])
         assert exit_.value.code == 2 and message in capsys.readouterr().err, args
+
+
+def test_score_suite_rejects_bad_cells_seeds_and_names_before_running():
+    with pytest.raises(ValueError, match="'ucb1' is a reference's; pick another"):
+        score_suite(make_agent, "rl2-bandits-v0", cells=["k=5,n=10"], agent_name="ucb1", progress=False)
+    with pytest.raises(ValueError, match="cells must name distinct cells"):
+        score_suite(make_agent, "rl2-bandits-v0", cells=[], progress=False)
+    with pytest.raises(ValueError, match="cells must name distinct cells"):
+        score_suite(make_agent, "rl2-bandits-v0", cells=["k=5,n=10", "k=5,n=10"], progress=False)
+    with pytest.raises(ValueError, match="seeds must be distinct integers"):
+        score_suite(make_agent, "rl2-bandits-v0", seeds=[0, 0], cells=["k=5,n=10"], progress=False)

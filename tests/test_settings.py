@@ -18,3 +18,5 @@ def test_unknown_kwargs_and_non_meta_envs_ids_are_errors():
         meta_envs.env_setting("MetaBandit-v0", {"arms": 3})
     with pytest.raises(ValueError, match="not a meta_envs ID"):
         meta_envs.env_setting("CartPole-v1")
+    with pytest.raises(ValueError, match="'MetaBandit-v9' is not a registered env ID"):
+        meta_envs.env_setting("MetaBandit-v9")

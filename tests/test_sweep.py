@@ -33,8 +33,17 @@ def test_specs_are_checked_before_ray_starts():
         SweepSpec(**{**base, "seeds": [1, 1]})
     with pytest.raises(ValueError, match="has no kwarg"):
         SweepSpec(**{**base, "env_kwargs": {"arms": 3}})
-    with pytest.raises(ValueError, match=r"unknown hyperparameter\(s\) \['c'\] of the MetaBandit-v0 baselines"):
-        SweepSpec(**{**base, "kind": "baseline", "name": "ucb1", "iterations": None, "configs": [{"c": 1}]})
+    with pytest.raises(ValueError, match="eval_tasks must be an integer >= 1"):
+        SweepSpec(**{**base, "eval_tasks": 0})
+    with pytest.raises(ValueError, match="iterations must be an integer >= 1"):
+        SweepSpec(**{**base, "iterations": -5})
+    baseline = {**base, "kind": "baseline", "name": "ucb1", "iterations": None}
+    with pytest.raises(ValueError, match=r"baseline 'ucb1' does not take \['epsilon'\]: its hyperparameters are \['ucb_c'\]"):
+        SweepSpec(**{**baseline, "configs": [{"epsilon": 0.1}]})
+    with pytest.raises(ValueError, match=r"'thompson' does not take \['c'\]: it has no hyperparameters"):
+        SweepSpec(**{**baseline, "name": "thompson", "configs": [{"c": 1}]})
+    with pytest.raises(ValueError, match=r"\['timesteps'\] are a learner's budget"):
+        SweepSpec(**{**baseline, "timesteps": 100})
 
 
 def test_learner_sweep_on_local_ray_reports_failures_and_reruns_only_what_is_missing(tmp_path, one_torch_thread):
@@ -74,7 +83,12 @@ def test_baseline_sweep_scores_held_out_seeds_with_overridden_hyperparameters(tm
     assert low["overrides"] == {"ucb_c": 0.1} and sorted(low["scores"]) == [0, 1]
     assert low["mean"] > high["mean"]  # c = 3 explores far too much for 10 pulls
     held_out = json.loads((tmp_path / "runs" / trial_name("baseline", "ucb1", 0, 1) / "eval.json").read_text())
-    assert held_out["seed"] == 1 and set(held_out["results"]) == {"ucb1", "random"}
+    # normalised against the random policy and the cell's reference on the trial's own tasks
+    assert held_out["seed"] == 1 and set(held_out["results"]) == {"ucb1", "random", "bayes_optimal"}
+    results = {name: r["mean"] for name, r in held_out["results"].items()}
+    assert low["normalized"][1] == pytest.approx(
+        (results["ucb1"] - results["random"]) / (results["bayes_optimal"] - results["random"]))
+    assert summary["suite_cell"] == {"suite": "rl2-bandits-v0", "cell": "k=5,n=10", "reference": "bayes_optimal"}
 
 
 def test_sweep_cli_rejects_bad_input(capsys):
@@ -85,7 +99,9 @@ def test_sweep_cli_rejects_bad_input(capsys):
         (["--algo", "trpo_gru", "--out", "x"], "needs --timesteps or --iterations"),
         (["--algo", "nope", "--iterations", "1", "--out", "x"], "unknown learner 'nope'"),
         (["--baseline", "ucb1", "--grid", "ucb_c", "--out", "x"], "--grid must look like name=v1,v2"),
-        (["--baseline", "ucb1", "--timesteps", "5", "--out", "x"], "are for learners, not baselines"),
+        (["--baseline", "ucb1", "--timesteps", "5", "--out", "x"], "are a learner's budget"),
+        (["--algo", "trpo_gru", "--iterations", "1", "--env", "Nope-v0", "--out", "x"], "'Nope-v0' is not a registered env ID"),
+        (["--algo", "trpo_gru", "--iterations", "1", "--seeds", "1,1", "--out", "x"], "seeds must be distinct"),
         (["--baseline", "ucb1", "--grid", "ucb_c=1", "--grid", "ucb_c=2", "--out", "x"], "names a hyperparameter twice"),
     ]:
         with pytest.raises(SystemExit) as exit_:

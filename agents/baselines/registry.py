@@ -16,9 +16,11 @@ from typing import Any
 
 from agents.baselines import BaselineUnavailable
 from agents.baselines.bandit_registry import BANDIT_BASELINES, bandit_ceiling, bandit_setting, make_bandit_baseline
+from agents.baselines.bandit_registry import TUNED_BASELINE as BANDIT_TUNED_BASELINE
 from agents.baselines.bandit_registry import tuned_hyperparameters as tuned_bandit_hyperparameters
 from agents.baselines.maze import MAZE_BASELINES, maze_baseline_maker
 from agents.baselines.tabular_mdp_hyperparameters import MDP_BASELINES, make_mdp_baseline, mdp_setting
+from agents.baselines.tabular_mdp_hyperparameters import TUNED_BASELINE as MDP_TUNED_BASELINE
 from agents.baselines.tabular_mdp_hyperparameters import tuned_hyperparameters as tuned_mdp_hyperparameters
 from agents.evaluation import Agent
 
@@ -35,23 +37,26 @@ class FamilyBaselines:
     :param tuned: ``tuned(env_kwargs)``: the family's hyperparameter dataclass with the
         setting's tuned values; ``make(name, env_kwargs, hyperparameters)`` then takes
         others. ``None`` for a family without hyperparameters.
+    :param tuned_fields: hyperparameter field -> the result name it belongs to.
     """
 
     names: tuple[str, ...]
     make: Callable[..., Agent]
     ceiling: Callable[[Mapping[str, Any]], float | None] | None = None
     tuned: Callable[[Mapping[str, Any]], Any] | None = None
+    tuned_fields: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 #: env ID -> its family's baselines
 FAMILIES: dict[str, FamilyBaselines] = {
     "MetaBandit-v0": FamilyBaselines(
         tuple(BANDIT_BASELINES), make_bandit_baseline, bandit_ceiling,
-        lambda env_kwargs: tuned_bandit_hyperparameters(*bandit_setting(env_kwargs)),
+        lambda env_kwargs: tuned_bandit_hyperparameters(*bandit_setting(env_kwargs)), BANDIT_TUNED_BASELINE,
     ),
     "MetaTabularMDP-v0": FamilyBaselines(
         tuple(MDP_BASELINES), make_mdp_baseline,
         tuned=lambda env_kwargs: tuned_mdp_hyperparameters(mdp_setting(env_kwargs).num_episodes),
+        tuned_fields=MDP_TUNED_BASELINE,
     ),
     "MetaMaze-v0": FamilyBaselines(MAZE_BASELINES, maze_baseline_maker("MetaMaze-v0")),
     "MetaMazeLarge-v0": FamilyBaselines(MAZE_BASELINES, maze_baseline_maker("MetaMazeLarge-v0")),
@@ -105,14 +110,12 @@ def make_baseline(
         raise ValueError(f"unknown baseline {name!r} for {env_id}; known: {list(family.names)}")
     if not overrides:
         return family.make(name, env_kwargs)
-    if family.tuned is None:
-        raise ValueError(f"the baselines of {env_id} have no hyperparameters to set (got {dict(overrides)})")
-    tuned = family.tuned(env_kwargs)
-    known = [field.name for field in dataclasses.fields(tuned)]
-    unknown = sorted(set(overrides) - set(known))
-    if unknown:
-        raise ValueError(f"unknown hyperparameter(s) {unknown} of the {env_id} baselines; known: {known}")
-    return family.make(name, env_kwargs, dataclasses.replace(tuned, **overrides))
+    own = sorted(field for field, owner in family.tuned_fields.items() if owner == name)
+    unknown = sorted(set(overrides) - set(own))
+    if family.tuned is None or unknown:
+        has = f"its hyperparameters are {own}" if own else "it has no hyperparameters"
+        raise ValueError(f"the {env_id} baseline {name!r} does not take {unknown or sorted(overrides)}: {has}")
+    return family.make(name, env_kwargs, dataclasses.replace(family.tuned(env_kwargs), **overrides))
 
 
 def exact_ceiling(env_id: str, env_kwargs: Mapping[str, Any]) -> float | None:

@@ -60,7 +60,8 @@ def _interval_estimates(matrices, func, reps: int, seed: int):
 def aggregate_scores(
     matrices: Mapping[str, np.ndarray], reps: int = 2000, seed: int = 0
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """``{method: {metric: {"point", "low", "high"}}}`` for :data:`METRICS`.
+    """``{method: {"runs": int, metric: {"point", "low", "high"}}}`` for :data:`METRICS`
+    (a single run's interval is its point: there is no spread to estimate).
 
     :param matrices: method -> normalised scores ``(runs, cells)``.
     :param reps: bootstrap replications.
@@ -69,9 +70,12 @@ def aggregate_scores(
     points, intervals = _interval_estimates(matrices, _metrics, reps, seed)
     return {
         method: {
-            name: {"point": float(points[method][i]), "low": float(intervals[method][0, i]),
-                   "high": float(intervals[method][1, i])}
-            for i, name in enumerate(METRICS)
+            "runs": int(matrices[method].shape[0]),
+            **{
+                name: {"point": float(points[method][i]), "low": float(intervals[method][0, i]),
+                       "high": float(intervals[method][1, i])}
+                for i, name in enumerate(METRICS)
+            },
         }
         for method in matrices
     }
@@ -126,10 +130,13 @@ def plot_profiles(matrices: Mapping[str, np.ndarray], path, xlabel: str = r"norm
 
 
 def format_aggregates(aggregates: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
-    """A markdown table: one row per method, ``point [low, high]`` per metric."""
-    header = "| method | " + " | ".join(METRICS) + " |"
-    lines = [header, "|---|" + "---|" * len(METRICS)]
+    """A markdown table: one row per method, ``point [low, high]`` per metric (the point
+    alone for a single run, which has no interval)."""
+    header = "| method | runs | " + " | ".join(METRICS) + " |"
+    lines = [header, "|---|---|" + "---|" * len(METRICS)]
     for method, values in aggregates.items():
-        cells = [f"{v['point']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for v in (values[m] for m in METRICS)]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        several = values.get("runs", 2) > 1
+        cells = [f"{v['point']:.3f}" + (f" [{v['low']:.3f}, {v['high']:.3f}]" if several else "")
+                 for v in (values[m] for m in METRICS)]
+        lines.append(f"| {method} | {values.get('runs', '')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ computed by ``python scripts/build_suite_references.py`` (every suite: a few min
 CPU cores) and kept in ``agents/data/suite_references.json``::
 
     {"suites": {suite_id: {"command": str, "created": str, "num_tasks": int, "seed": int,
-                           "cells": {cell: {"env_id", "env_kwargs",
+                           "cells": {cell: {"env_id", "env_kwargs", "rl2_checkpoint": sha256 or None,
                                             "results": {name: {"mean", "ci95", "per_episode"[, "metrics"]}}}}}}}
 
 Normalised score of a cell: ``(score - random) / (reference - random)``: 0 is the random
@@ -67,6 +67,7 @@ def build_references(suite: Suite, progress: bool = True) -> dict[str, Any]:
             agents = all_agents(cell.env_id, cell.env_kwargs)[0]
             results = evaluate_agents(agents, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed)
             cells[cell.name] = {"env_id": cell.env_id, "env_kwargs": dict(cell.env_kwargs),
+                                "rl2_checkpoint": rl2_fingerprint(cell),
                                 "results": {name: result.summary() for name, result in results.items()}}
             bar.update(1)
     return {"num_tasks": suite.num_tasks, "seed": suite.seed, "cells": cells}
@@ -83,17 +84,32 @@ def write_references(suites: Mapping[str, dict[str, Any]], command: str, path: P
 def load_references(suite: Suite, path: Path = REFERENCES_PATH) -> dict[str, dict[str, Any]]:
     """Cell name -> ``{"env_id", "env_kwargs", "results"}`` of a suite.
 
-    :raises ValueError: if the file has no (or stale) references for this suite.
+    :raises ValueError: if the file has no references for this suite, or stale ones (other
+        cells or tasks, or a shipped RL² agent that changed since).
     """
     rebuild = f"run `python scripts/build_suite_references.py --suite {suite.id}`"
     document = json.loads(path.read_text()) if path.is_file() else {"suites": {}}
     entry = document["suites"].get(suite.id)
     if entry is None:
         raise ValueError(f"{path} has no references for suite {suite.id}; {rebuild}")
-    stale = [c.name for c in suite.cells if c.name not in entry["cells"]]
-    if stale or (entry["num_tasks"], entry["seed"]) != (suite.num_tasks, suite.seed):
-        raise ValueError(f"the references of suite {suite.id} in {path} do not match the suite ({stale=}); {rebuild}")
+    missing = [c.name for c in suite.cells if c.name not in entry["cells"]]
+    if missing or (entry["num_tasks"], entry["seed"]) != (suite.num_tasks, suite.seed):
+        raise ValueError(f"the references of suite {suite.id} in {path} do not match the suite ({missing=}); {rebuild}")
+    changed = [c.name for c in suite.cells if entry["cells"][c.name].get("rl2_checkpoint") != rl2_fingerprint(c)]
+    if changed:
+        raise ValueError(f"the shipped RL² agent of {suite.id} cell(s) {changed} changed since the references were "
+                         f"computed; {rebuild}")
     return entry["cells"]
+
+
+def rl2_fingerprint(cell: SuiteCell) -> str | None:
+    """The SHA-256 of the shipped RL² agent of a cell's setting, ``None`` if there is none."""
+    from agents.pretrained import find_recipe
+
+    try:
+        return find_recipe(cell.env_id, **cell.env_kwargs).fingerprint()
+    except ValueError:
+        return None
 
 
 def cell_normalizer(cell: SuiteCell, results: Mapping[str, Mapping[str, Any]]) -> Normalizer:

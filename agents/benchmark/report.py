@@ -42,7 +42,7 @@ def format_markdown(report: dict[str, Any]) -> str:
             f"| {name} | {norm['random']:.2f} | {norm['reference_score']:.2f} ({norm['reference']}) | {rl2} | "
             f"{runs[0]['mean']:.2f} ± {runs[0]['ci95']:.2f} | {normalized:.3f} |"
         )
-    lines += ["", "## Aggregates (normalised scores; rliable, 95% stratified-bootstrap CIs over seeds)", "",
+    lines += ["", "## Aggregates (normalised scores; rliable, 95% stratified-bootstrap CIs over seeds where there are several)", "",
               format_aggregates(report["aggregates"]), ""]
     return "\n".join(lines)
 

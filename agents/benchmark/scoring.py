@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import meta_envs
-from agents.benchmark.aggregate import aggregate_scores
+from agents.benchmark.aggregate import METRICS, aggregate_scores
 from agents.benchmark.references import cell_normalizer, load_references
 from agents.benchmark.suites import Suite, get_suite
 from agents.evaluation import Agent, check_agent, evaluate
@@ -57,7 +57,9 @@ def load_factory(path: str) -> AgentFactory:
     """
     module_name, sep, attribute = path.partition(":")
     if not sep or not module_name or not attribute:
-        raise ValueError(f"--agent must look like 'module.path:factory' (e.g. examples.bayes_ucb:make_agent), got {path!r}")
+        raise ValueError(
+            f"--agent must look like 'module.path:factory' (e.g. examples.bayes_ucb_agent:make_agent), got {path!r}"
+        )
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # any import-time failure is the user's module's, say which
@@ -92,14 +94,22 @@ def score_suite(
 
     suite = get_suite(suite) if isinstance(suite, str) else suite
     chosen = suite.cells if cells is None else tuple(suite.cell(name) for name in cells)
-    if not seeds:
-        raise ValueError("seeds must name at least one seed")
+    seeds = list(seeds)
+    if not chosen or len({c.name for c in chosen}) != len(chosen):
+        raise ValueError(f"cells must name distinct cells of {suite.id}, got {list(cells or [])}")
+    if not seeds or len(set(seeds)) != len(seeds) or any(not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be distinct integers >= 0, got {seeds}")
     references = load_references(suite)
+    taken = sorted({name for cell in chosen for name in references[cell.name]["results"]} & {agent_name})
+    if taken:
+        raise ValueError(f"the agent's name {agent_name!r} is a reference's; pick another (--name)")
+    # every normaliser before any run: a broken reference fails before minutes of evaluation
+    normalizers = {cell.name: cell_normalizer(cell, references[cell.name]["results"]) for cell in chosen}
     report_cells = {}
     with tqdm(total=len(chosen) * len(seeds), unit="run", disable=not progress) as bar:
         for cell in chosen:
             results = references[cell.name]["results"]
-            normalizer = cell_normalizer(cell, results)
+            normalizer = normalizers[cell.name]
             runs = []
             for seed in seeds:
                 bar.set_description(f"{cell.name} seed {seed}")
@@ -156,7 +166,9 @@ def load_report(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         report = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+    except OSError as error:
+        raise ValueError(f"cannot read the benchmark report {path}: {error.strerror or error}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not a benchmark report: not valid JSON ({error})") from None
     if not isinstance(report, dict) or report.get("schema") != SCHEMA:
         found = report.get("schema") if isinstance(report, dict) else type(report).__name__
@@ -164,12 +176,29 @@ def load_report(path: str | Path) -> dict[str, Any]:
     for key, kind in (("agent", str), ("suite", dict), ("seeds", list), ("cells", dict), ("aggregates", dict)):
         if not isinstance(report.get(key), kind):
             raise ValueError(f"{path}: field {key!r} is missing or not a {kind.__name__}")
+    if not report["cells"]:
+        raise ValueError(f"{path}: the report has no cells")
+
+    def need(where: str, entry: Any, keys: tuple[str, ...]) -> None:
+        missing = [k for k in keys if not isinstance(entry, dict) or k not in entry]
+        if missing:
+            raise ValueError(f"{path}: {where} lacks {missing}")
+
+    runs_per_cell = set()
     for name, cell in report["cells"].items():
-        for key in ("normalizer", "runs", "references"):
-            if key not in cell:
-                raise ValueError(f"{path}: cell {name!r} has no {key!r}")
+        need(f"cell {name!r}", cell, ("normalizer", "runs", "references"))
+        need(f"the normalizer of cell {name!r}", cell["normalizer"], ("random", "reference", "reference_score"))
+        if not isinstance(cell["runs"], list) or not cell["runs"]:
+            raise ValueError(f"{path}: cell {name!r} has no runs")
+        runs_per_cell.add(len(cell["runs"]))
         for run in cell["runs"]:
-            missing = [k for k in ("seed", "mean", "per_episode", "normalized") if k not in run]
-            if missing:
-                raise ValueError(f"{path}: a run of cell {name!r} lacks {missing}")
+            need(f"a run of cell {name!r}", run, ("seed", "mean", "ci95", "per_episode", "normalized"))
+        for reference, result in cell["references"].items():
+            need(f"reference {reference!r} of cell {name!r}", result, ("mean", "per_episode", "normalized"))
+    if len(runs_per_cell) != 1:
+        raise ValueError(f"{path}: the cells have different numbers of runs {sorted(runs_per_cell)}")
+    for method, metrics in report["aggregates"].items():
+        for metric in METRICS:
+            need(f"aggregate {metric!r} of {method!r}", metrics.get(metric) if isinstance(metrics, dict) else None,
+                 ("point", "low", "high"))
     return report

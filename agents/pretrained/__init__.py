@@ -19,6 +19,7 @@ may be omitted.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -67,15 +68,26 @@ class Recipe:
 
     @property
     def trained(self) -> bool:
-        """Whether the run folder and its checkpoint are there."""
-        return self.checkpoint.is_file()
+        """Whether the run is shipped: its checkpoint and the evaluation of that checkpoint
+        (``eval.json``) are there. A run still training has no ``eval.json`` yet."""
+        return self.checkpoint.is_file() and (self.path / "eval.json").is_file()
+
+    def fingerprint(self) -> str | None:
+        """SHA-256 of the shipped checkpoint (``None`` if not trained): results computed
+        from an agent record it, so that they can tell when the agent has changed."""
+        return hashlib.sha256(self.checkpoint.read_bytes()).hexdigest() if self.trained else None
 
     def train_argv(self, out: Path | None = None) -> list[str]:
         """``scripts/train.py`` arguments that train this recipe from scratch into ``out``
-        (default: its own run folder)."""
+        (default: its own run folder; :meth:`resume_argv` continues a started one)."""
         kwargs = ",".join(f"{key}={value}" for key, value in self.env_kwargs.items())
         return ["--algo", self.algo, "--env", self.env_id, *(["--env-kwargs", kwargs] if kwargs else []), *self.flags,
                 "--out", str(self.path if out is None else out)]
+
+    def resume_argv(self) -> list[str]:
+        """``scripts/train.py`` arguments that continue the run in its folder to its recipe's budget."""
+        budget = [flag for flag in ("--timesteps", "--iterations") if flag in self.flags]
+        return ["--resume", str(self.path), *(f for flag in budget for f in (flag, self.flags[self.flags.index(flag) + 1]))]
 
     @property
     def command(self) -> str:
@@ -155,7 +167,8 @@ def load_pretrained(
     :param env_id: a registered meta_envs ID, e.g. ``"MetaBandit-v0"``.
     :param algo: the learner that trained it.
     :param device: where the policy runs (``cpu``, ``cuda`` or ``auto``).
-    :param greedy: act by the argmax instead of sampling (the RL² convention, default).
+    :param greedy: act by the argmax instead of sampling (sampling, the default, is the
+        RL² convention and how the shipped results were measured).
     :param env_kwargs: the setting, e.g. ``num_arms=5, num_episodes=10``.
     :raises ValueError: if the setting has no recipe, or its checkpoint is not shipped (the
         message lists what exists and the command that trains the missing one).

@@ -37,12 +37,11 @@ are split the same way, with the stored state at the cut.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from typing import Any, Literal
 
 import gymnasium as gym
-from gymnasium.envs.registration import load_env_creator
 
+from meta_envs.settings import env_setting
 from meta_envs.validation import check_int, check_number
 
 
@@ -138,22 +137,10 @@ class RecurrentPPOConfig:
         }
 
 
-def env_setting(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Every keyword argument of ``env_id``'s env, defaults filled in (kwargs checked by building it)."""
-    gym.make(env_id, **env_kwargs).close()
-    spec = gym.spec(env_id)
-    values = {
-        name: parameter.default
-        for name, parameter in inspect.signature(load_env_creator(spec.entry_point)).parameters.items()
-        if parameter.default is not inspect.Parameter.empty
-    }
-    values.update(spec.kwargs, **env_kwargs)
-    return values
-
-
 def max_trial_length(env_id: str, env_kwargs: dict[str, Any]) -> int:
     """The longest trial: ``num_episodes x horizon`` (a family without ``horizon``, the
     bandit, has one-step episodes)."""
+    gym.make(env_id, **env_kwargs).close()  # bad kwargs fail here, with the env's message
     setting = env_setting(env_id, env_kwargs)
     return int(setting["num_episodes"]) * int(setting.get("horizon", 1))
 

@@ -176,7 +176,8 @@ def learn(
     :param timesteps: env steps to add; training stops after the iteration that reaches them.
     :param on_iteration: called with the :data:`METRICS` of each iteration, after its update.
     :param iteration: iterations done before (numbers the rows of a resumed run).
-    :param stop: once true (checked after each iteration's update), the next rollout is abandoned.
+    :param stop: checked at every env step; once true, the rollout under way is abandoned
+        (:func:`train` turns it on only right after a checkpoint).
     """
     log = IterationLog(on_iteration, iteration, stop)
     # A logger without outputs: IterationLog reads the update's values from it, and SB3's
@@ -243,18 +244,25 @@ def train(
         remaining = spec.timesteps - model.num_timesteps
     logger = MetricLogger(folder, iteration, model.num_timesteps)
 
+    stopping = False  # set only once a checkpoint holds the iteration just done
+
     def on_iteration(metrics: dict[str, float]) -> None:
+        nonlocal stopping
         logger.log(metrics)
         progress(metrics)
         done = metrics["iteration"]
-        if spec.done(done, metrics["env_steps"]) or done % checkpoint_every == 0 or stop():
+        requested = stop()
+        if spec.done(done, metrics["env_steps"]) or done % checkpoint_every == 0 or requested:
             save_checkpoint(model, folder.latest_checkpoint)
             if done % checkpoint_every == 0:
                 shutil.copyfile(folder.latest_checkpoint, folder.snapshot(done))
+        stopping = requested
 
     try:
         if remaining > 0:
-            learn(model, remaining, on_iteration, iteration, stop)
+            # a stop asked for during a rollout takes effect after that iteration's update
+            # and checkpoint: the next rollout is abandoned at its first step
+            learn(model, remaining, on_iteration, iteration, lambda: stopping)
     finally:
         logger.close()
         model.get_env().close()
