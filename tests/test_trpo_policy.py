@@ -167,3 +167,17 @@ def test_padded_trials_of_different_lengths_skip_their_padding():
     # the columns of a batch keep their lengths, trimmed to the rows kept
     picked = Observations(padded, None, lengths).index((slice(0, 4), torch.tensor([2, 0])))
     assert picked.lengths.tolist() == [4, 4] and picked.vector.shape == (4, 2, 6)
+
+
+@pytest.mark.parametrize("ragged", [False, True])
+def test_the_cuda_sequence_pass_agrees_with_the_cpu_cell_loop(ragged):
+    # the nn.GRU (packed when ragged) pass CUDA runs, exercised on the CPU against the cell loop
+    policy = bandit_policy().double()
+    lengths = torch.tensor([8, 3, 5, 1]) if ragged else None
+    vector = torch.rand(8, 4, 6, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    hidden = policy.initial_state(4)
+    out, last = policy(Observations(vector, None, lengths))
+    features, gru_last = policy._gru_pass(policy.encoder(Observations(vector, None)), hidden, lengths)
+    steps = torch.arange(8)[:, None] < (lengths if ragged else torch.full((4,), 8))[None, :]
+    torch.testing.assert_close(policy.head(features)[steps], out[steps])
+    torch.testing.assert_close(gru_last, last)

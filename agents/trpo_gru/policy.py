@@ -194,13 +194,8 @@ class RecurrentNet(nn.Module):
         if lengths is not None and bool((lengths >= steps).all()):
             lengths = None  # every column runs every step: nothing to skip
         if inputs.is_cuda:
-            if lengths is None:
-                features, last = self.gru(inputs, hidden.unsqueeze(0))
-            else:  # cuDNN skips the padding of packed sequences
-                packed = nn.utils.rnn.pack_padded_sequence(inputs, lengths.cpu(), enforce_sorted=False)
-                features, last = self.gru(packed, hidden.unsqueeze(0))
-                features = nn.utils.rnn.pad_packed_sequence(features, total_length=steps)[0]
-            return self.head(features), last.squeeze(0)
+            features, last = self._gru_pass(inputs, hidden, lengths)
+            return self.head(features), last
         # On the CPU a loop of fused GRU-cell calls beats nn.GRU's kernel: 1.89 s against
         # 2.65 s forward, 5.50 s against 10.49 s forward + backward (GRU(256), 100 steps x
         # 2,500 trials, one thread; benchmark_agents.py --gru-kernels). It also has a
@@ -216,6 +211,18 @@ class RecurrentNet(nn.Module):
                 hidden = hidden.index_copy(0, alive, self._cell(x[alive], hidden[alive]))
             features.append(hidden)
         return self.head(torch.stack(features)), hidden
+
+    def _gru_pass(
+        self, inputs: torch.Tensor, hidden: torch.Tensor, lengths: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One ``nn.GRU`` call over ``[T, B]`` (cuDNN on CUDA); packed when the trials have
+        different lengths, so that the padding costs nothing. Outputs past a trial's end are 0."""
+        if lengths is None:
+            features, last = self.gru(inputs, hidden.unsqueeze(0))
+            return features, last.squeeze(0)
+        packed = nn.utils.rnn.pack_padded_sequence(inputs, lengths.cpu(), enforce_sorted=False)
+        features, last = self.gru(packed, hidden.unsqueeze(0))
+        return nn.utils.rnn.pad_packed_sequence(features, total_length=inputs.shape[0])[0], last.squeeze(0)
 
     def step(self, observations: Observations, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One step for a batch: observations ``[B, ...]`` → ``(outputs [B, O], hidden [B, H])``."""
