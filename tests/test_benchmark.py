@@ -163,7 +163,7 @@ def test_benchmark_cli_lists_suites_scores_a_toy_agent_and_rejects_bad_input(tmp
     assert "rl2-mdps-v0" in listing and "k=50,n=500" in listing
     out = tmp_path / "bench"
     assert benchmark.main(["--agent", "examples.bayes_ucb_agent:make_agent", "--cell", "k=5,n=10", "--out", str(out),
-                           "--name", "bayes_ucb", "--no-progress", "--threads", "1"]) == 0
+                           "--name", "bayes_ucb", "--seeds", "0,1", "--no-progress", "--threads", "1"]) == 0
     printed = capsys.readouterr().out
     assert "| k=5,n=10 |" in printed and "## Aggregates" in printed
     for name in ("report.json", "report.md", "cells.png", "per_episode.png", "aggregates.png", "performance_profile.png"):

@@ -69,7 +69,8 @@ def plot_cells(report: dict[str, Any], path: Path) -> None:
         if method == report["agent"]:
             values = np.array([[r["normalized"] for r in report["cells"][c]["runs"]] for c in cells])
             heights = values.mean(axis=1)
-            error = np.stack([heights - values.min(axis=1), values.max(axis=1) - heights])
+            # the seeds' range; clipped at 0 where rounding puts the mean a hair outside it
+            error = np.clip(np.stack([heights - values.min(axis=1), values.max(axis=1) - heights]), 0, None)
         else:
             heights = np.array([report["cells"][c]["references"][method]["normalized"] for c in cells])
             error = None
