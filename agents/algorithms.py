@@ -12,8 +12,6 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-import torch
-
 from agents.evaluation import Agent
 from agents.recurrent_ppo import trainer as recurrent_ppo_trainer
 from agents.recurrent_ppo.config import RecurrentPPOConfig, family_defaults
