@@ -55,7 +55,8 @@ def plot_learning_curves(out: Path) -> list[Path]:
                 paper = table.cells.get(table.cell_name(recipe.env_kwargs), {}).get("rl2")
                 if paper is not None:
                     ax.axhline(paper, color="k", ls="--", lw=0.8, label=f"paper RL² {paper:g}")
-            ax.set_title(f"{env_id} {dict(recipe.env_kwargs) or ''}", fontsize=8)
+            setting = ", ".join(f"{key}={value}" for key, value in recipe.env_kwargs.items())
+            ax.set_title(f"{env_id} {setting}", fontsize=8)
             ax.set_xlabel("env steps", fontsize=8)
             ax.set_ylabel("mean trial return", fontsize=8)
             ax.tick_params(labelsize=7)
@@ -86,7 +87,8 @@ def plot_fast_learning(out: Path) -> Path | None:
         for name, style in (("rl2", "-o"), (yardstick, "-s"), ("random", "--")):
             if name in results:
                 curve = results[name]["per_episode"]
-                ax.plot(range(1, len(curve) + 1), curve, style, ms=3, lw=1.2, label=name)
+                label = "RL² (TRPO-GRU)" if name == "rl2" else name
+                ax.plot(range(1, len(curve) + 1), curve, style, ms=3, lw=1.2, label=label)
         ax.set_title(f"{cell.env_id} {cell.name}", fontsize=8)
         ax.set_xlabel("episode in trial", fontsize=8)
         ax.set_ylabel("mean return (1000 held-out tasks)", fontsize=7)
