@@ -36,6 +36,8 @@ FAMILIES = {
     "MetaBandit-v0": ("bandit", "bandit", "gittins"),
     "MetaTabularMDP-v0": ("mdp", "mdp", "psrl"),
     "MetaMaze-v0": ("maze", None, "explorer"),
+    # no run of its own: the small-maze agent, tested on large mazes as in the paper
+    "MetaMazeLarge-v0": ("maze", None, "explorer"),
 }
 
 
