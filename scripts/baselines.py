@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from agents.baselines.registry import exact_ceiling, make_baselines
 from agents.evaluation import format_table, results_document, write_results
-from agents.reproduction import evaluate_agents
+from agents.evaluation.reproduction import evaluate_agents
 
 
 def parse_env_kwargs(text: str) -> dict[str, int | float | bool | str]:

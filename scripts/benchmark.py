@@ -22,12 +22,12 @@ import argparse
 import os
 import sys
 
-# see agents.cli.add_threads_flag
+# see agents.training.cli.add_threads_flag
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from agents.benchmark import get_suite, list_suites, load_factory, load_report, score_suite
 from agents.benchmark.report import write_outputs
-from agents.cli import add_threads_flag, parse_seeds
+from agents.training.cli import add_threads_flag, parse_seeds
 
 
 def describe_suites() -> str:

@@ -10,7 +10,7 @@ Measured in one run, on the same env (MetaBandit-v0, k=5 arms, n=100 pulls per t
   ``DummyVecEnv`` with large batches (64 envs x 128 steps, one 8192-step minibatch);
   the time of ``learn`` over whole rollouts + updates, after one warm-up rollout;
 * ``recurrent_ppo_native``: the same over the native vector env
-  (:class:`agents.sb3_vec_env.NativeVecEnv`): what the adapter saves;
+  (:class:`agents.recurrent_ppo.sb3_vec_env.NativeVecEnv`): what the adapter saves;
 * ``recurrent_ppo_rl2``: the same over the native vector env with the policy
   ``--algo recurrent_ppo`` trains (:class:`agents.recurrent_ppo.RL2RecurrentPolicy`, LSTM,
   the same sizes; whole sequences per RNN call).
@@ -47,7 +47,7 @@ import gymnasium as gym
 import torch
 
 import meta_envs  # noqa: F401  (registers the IDs)
-from agents.cli import add_threads_flag
+from agents.training.cli import add_threads_flag
 from agents.trpo_gru import TRPOConfig, TRPOTrainer
 from agents.trpo_gru.policy import RecurrentNet
 
@@ -163,7 +163,7 @@ def bench_recurrent_ppo(
     """Env steps per second of RecurrentPPO's ``learn`` over ``rollouts`` rollouts + updates,
     and of the rollouts alone.
 
-    :param native: step the native vector env through :class:`agents.sb3_vec_env.NativeVecEnv`
+    :param native: step the native vector env through :class:`agents.recurrent_ppo.sb3_vec_env.NativeVecEnv`
         instead of SB3's ``DummyVecEnv`` of single envs.
     :param rl2_policy: train :class:`agents.recurrent_ppo.RL2RecurrentPolicy` instead of
         sb3-contrib's ``MultiInputLstmPolicy``.
@@ -173,7 +173,7 @@ def bench_recurrent_ppo(
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from agents.recurrent_ppo import RL2RecurrentPolicy
-    from agents.sb3_vec_env import make_native_vec_env
+    from agents.recurrent_ppo.sb3_vec_env import make_native_vec_env
 
     if native:
         venv = make_native_vec_env(ENV_ID, num_envs, **ENV_KWARGS)

@@ -15,14 +15,14 @@ import os
 import shlex
 import sys
 
-# see agents.cli.add_threads_flag
+# see agents.training.cli.add_threads_flag
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 
 from agents.benchmark.references import REFERENCES_PATH, build_references, write_references
 from agents.benchmark.suites import get_suite, list_suites
-from agents.cli import add_threads_flag
+from agents.training.cli import add_threads_flag
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,10 +20,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 
 import meta_envs  # noqa: F401  (registers the IDs)
-from agents.algorithms import ALGORITHMS
-from agents.cli import add_threads_flag
+from agents.training.algorithms import ALGORITHMS
+from agents.training.cli import add_threads_flag
 from agents.evaluation import format_table, write_results
-from agents.run_folder import DEVICES, RunFolder, evaluate_with_random, resolve_device
+from agents.training.run_folder import DEVICES, RunFolder, evaluate_with_random, resolve_device
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,9 +25,9 @@ import matplotlib.pyplot as plt
 
 from agents.benchmark.references import load_references
 from agents.benchmark.suites import SUITES
-from agents.paper_tables import load_paper_table
+from agents.evaluation.paper_tables import load_paper_table
 from agents.pretrained import RECIPES
-from agents.run_folder import RunFolder, read_progress
+from agents.training.run_folder import RunFolder, read_progress
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -15,7 +15,7 @@ that trains it, which ``--train`` runs first (one ``scripts/train.py`` process p
 a cell takes minutes to hours on a CPU). The paper's numbers are read from
 ``../shared/paper_tables.json`` beside the checkout when it exists, else from the packaged
 copy ``agents/data/paper_tables.json`` (``--paper-tables`` overrides). The JSON holds
-every cell's results document under ``"cells"`` (see :mod:`agents.reproduction`).
+every cell's results document under ``"cells"`` (see :mod:`agents.evaluation.reproduction`).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-# see agents.cli.add_threads_flag
+# see agents.training.cli.add_threads_flag
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from agents.evaluation import write_results
-from agents.paper_tables import MAZE_SETTINGS, TABLE_LAYOUTS, load_paper_table
-from agents.reproduction import AGENT_SOURCES, agent_source, format_comparison, format_maze_table, run_maze_table, run_table
+from agents.evaluation.paper_tables import MAZE_SETTINGS, TABLE_LAYOUTS, load_paper_table
+from agents.evaluation.reproduction import AGENT_SOURCES, agent_source, format_comparison, format_maze_table, run_maze_table, run_table
 
 TABLES = (*sorted(TABLE_LAYOUTS), "maze")
 

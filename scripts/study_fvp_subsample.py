@@ -21,13 +21,13 @@ import os
 import sys
 import time
 
-# see agents.cli.add_threads_flag
+# see agents.training.cli.add_threads_flag
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 
 import meta_envs  # noqa: F401  (registers the IDs)
-from agents.cli import add_threads_flag, parse_env_kwargs
+from agents.training.cli import add_threads_flag, parse_env_kwargs
 from agents.trpo_gru import TRPOConfig, TRPOTrainer
 from agents.trpo_gru.trpo import (
     assign_flat_parameters_,

@@ -14,7 +14,7 @@ Every (config, seed) is one Ray Tune trial with one CPU and its own run folder
 (``--retries``) and, if it still fails, listed in the summary (exit code 1). Running the
 same command again runs only the trials that did not finish. At the end ``<out>`` gets
 ``summary.json``, ``summary.md`` and, when the setting is a benchmark-suite cell,
-normalised scores with rliable's aggregates and ``aggregates.png`` (:mod:`agents.sweep`).
+normalised scores with rliable's aggregates and ``aggregates.png`` (:mod:`agents.training.sweep`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import argparse
 import os
 import sys
 
-# see agents.cli.add_threads_flag (the trials run with one torch thread each)
+# see agents.training.cli.add_threads_flag (the trials run with one torch thread each)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from agents.cli import parse_env_kwargs, parse_seeds, parse_value
-from agents.sweep import SweepSpec, format_summary, grid, run_sweep
+from agents.training.cli import parse_env_kwargs, parse_seeds, parse_value
+from agents.training.sweep import SweepSpec, format_summary, grid, run_sweep
 
 
 def parse_axis(text: str) -> tuple[str, list]:

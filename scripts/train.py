@@ -10,7 +10,7 @@
 The run folder (``--out``; default ``runs/<algo>-<env>-seed<S>-<time>``) gets
 ``config.json``, ``progress.csv``, TensorBoard events, checkpoints,
 ``learning_curve.png`` and ``eval.json`` (the final evaluation on a held-out task set,
-the learner under its algo name beside ``random``); see :mod:`agents.run_folder`.
+the learner under its algo name beside ``random``); see :mod:`agents.training.run_folder`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import torch
 from tqdm import tqdm
 
 import meta_envs  # noqa: F401  (registers the IDs)
-from agents.algorithms import ALGORITHMS, Algorithm
-from agents.cli import add_dataclass_flags, add_threads_flag, given_fields, parse_env_kwargs
+from agents.training.algorithms import ALGORITHMS, Algorithm
+from agents.training.cli import add_dataclass_flags, add_threads_flag, given_fields, parse_env_kwargs
 from agents.evaluation import format_table, write_results
-from agents.run_folder import (
+from agents.training.run_folder import (
     DEVICES,
     RunFolder,
     RunSpec,

@@ -24,7 +24,7 @@ from agents.baselines.bandit_registry import (
     BanditHyperparameters,
 )
 from agents.evaluation import evaluate, write_results
-from agents.paper_tables import load_paper_table
+from agents.evaluation.paper_tables import load_paper_table
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""agents.cli: --env-kwargs parsing and flags generated from a dataclass."""
+"""agents.training.cli: --env-kwargs parsing and flags generated from a dataclass."""
 
 import argparse
 import dataclasses
@@ -6,7 +6,7 @@ from typing import Literal
 
 import pytest
 
-from agents.cli import add_dataclass_flags, field_docs, given_fields, parse_env_kwargs
+from agents.training.cli import add_dataclass_flags, field_docs, given_fields, parse_env_kwargs
 
 
 def test_env_kwargs_parse_ints_floats_bools_and_strings():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from agents.baselines.maze import OracleAgent
-from agents.maze_metrics import MazeSetting, maze_metrics, maze_setting
+from agents.evaluation.maze_metrics import MazeSetting, maze_metrics, maze_setting
 from meta_envs.maze import MazeTask
 
 GOAL, STEP, BUMP = 0.96, -0.04, -0.041

@@ -11,8 +11,8 @@ import agents
 import agents.pretrained as pretrained
 from agents.baselines import RandomAgent
 from agents.evaluation import evaluate
-from agents.paper_tables import PACKAGED_TABLES, PaperTable, load_paper_table
-from agents.reproduction import agent_source, format_comparison, run_table
+from agents.evaluation.paper_tables import PACKAGED_TABLES, PaperTable, load_paper_table
+from agents.evaluation.reproduction import agent_source, format_comparison, run_table
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

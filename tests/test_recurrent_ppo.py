@@ -15,8 +15,8 @@ from agents.recurrent_ppo import RecurrentPPOAgent, RecurrentPPOConfig, build_mo
 from agents.recurrent_ppo.config import family_defaults, max_trial_length
 from agents.recurrent_ppo.policy import GRUWithCellState, RL2RecurrentPolicy
 from agents.recurrent_ppo.trainer import METRICS, restore_random_state, save_checkpoint
-from agents.run_folder import RunFolder, RunSpec
-from agents.sb3_vec_env import make_native_vec_env
+from agents.training.run_folder import RunFolder, RunSpec
+from agents.recurrent_ppo.sb3_vec_env import make_native_vec_env
 
 TINY = {"hidden_size": 16, "mlp_depth": 0, "n_epochs": 2}
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

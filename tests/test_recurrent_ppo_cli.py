@@ -80,9 +80,9 @@ def test_bad_arguments_are_clear_errors(argv, message, tmp_path, capsys):
 def test_a_stop_request_ends_training_after_the_iteration_with_a_checkpoint(tmp_path):
     from sb3_contrib import RecurrentPPO
 
-    from agents.algorithms import ALGORITHMS
+    from agents.training.algorithms import ALGORITHMS
     from agents.recurrent_ppo import trainer
-    from agents.run_folder import RunFolder, RunSpec
+    from agents.training.run_folder import RunFolder, RunSpec
 
     algorithm = ALGORITHMS["recurrent_ppo"]
     spec = RunSpec("recurrent_ppo", "MetaBandit-v0", {"num_arms": 3, "num_episodes": 5}, 0, 4, "cpu", 10_000, None,

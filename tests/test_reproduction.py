@@ -1,4 +1,4 @@
-"""The paper's tables as data and the table reproduction (agents.paper_tables, agents.reproduction)."""
+"""The paper's tables as data and the table reproduction (agents.evaluation.paper_tables, agents.evaluation.reproduction)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from agents.evaluation import results_document
-from agents.paper_tables import PACKAGED_TABLES, PaperTable, default_tables_path, load_paper_table
-from agents.reproduction import agent_source, format_comparison, run_table
+from agents.evaluation.paper_tables import PACKAGED_TABLES, PaperTable, default_tables_path, load_paper_table
+from agents.evaluation.reproduction import agent_source, format_comparison, run_table
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,11 +1,11 @@
-"""agents.run_folder: run specs, progress logs (with resume), device choice."""
+"""agents.training.run_folder: run specs, progress logs (with resume), device choice."""
 
 import csv
 
 import pytest
 import torch
 
-from agents.run_folder import MetricLogger, RunFolder, RunSpec, read_progress, resolve_device
+from agents.training.run_folder import MetricLogger, RunFolder, RunSpec, read_progress, resolve_device
 
 
 def spec(**changes):
@@ -53,7 +53,7 @@ def test_stop_signal_asks_once_then_interrupts():
     import os
     import signal
 
-    from agents.run_folder import StopSignal
+    from agents.training.run_folder import StopSignal
 
     before = signal.getsignal(signal.SIGINT)
     with StopSignal() as stop:

@@ -1,4 +1,4 @@
-"""agents.sb3_vec_env: the native vector env against SB3's own VecEnv contract."""
+"""agents.recurrent_ppo.sb3_vec_env: the native vector env against SB3's own VecEnv contract."""
 
 import gymnasium as gym
 import numpy as np
@@ -8,7 +8,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecCheckNan, VecMonito
 from stable_baselines3.common.vec_env.util import obs_space_info
 
 import meta_envs
-from agents.sb3_vec_env import NativeVecEnv, make_native_vec_env
+from agents.recurrent_ppo.sb3_vec_env import NativeVecEnv, make_native_vec_env
 
 SETTINGS = [
     ("MetaBandit-v0", {"num_arms": 3, "num_episodes": 4}),

@@ -1,4 +1,4 @@
-"""Multi-seed sweeps on a local Ray (agents.sweep, scripts/sweep.py)."""
+"""Multi-seed sweeps on a local Ray (agents.training.sweep, scripts/sweep.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.sweep import SweepSpec, grid, run_sweep, trial_name
+from agents.training.sweep import SweepSpec, grid, run_sweep, trial_name
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ import torch
 import meta_envs  # noqa: F401
 from agents.baselines import RandomAgent
 from agents.evaluation import evaluate
-from agents.run_folder import RunFolder, RunSpec
+from agents.training.run_folder import RunFolder, RunSpec
 from agents.trpo_gru.config import TRPOConfig
 from agents.trpo_gru.trainer import METRICS, TRPOTrainer, load_agent
 

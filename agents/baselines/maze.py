@@ -34,7 +34,7 @@ import numpy as np
 from agents.baselines import BaselineUnavailable
 from agents.baselines.random_policy import RandomAgent
 from agents.evaluation import Agent
-from agents.maze_metrics import maze_setting
+from agents.evaluation.maze_metrics import maze_setting
 from meta_envs.maze import MazeTask, distance_map, shortest_path_actions
 from meta_envs.maze.generation import (
     FORWARD,

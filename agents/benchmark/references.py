@@ -58,7 +58,7 @@ def build_references(suite: Suite, progress: bool = True) -> dict[str, Any]:
     """
     from tqdm.auto import tqdm
 
-    from agents.reproduction import all_agents, evaluate_agents
+    from agents.evaluation.reproduction import all_agents, evaluate_agents
 
     cells = {}
     with tqdm(total=len(suite.cells), unit="cell", disable=not progress) as bar:

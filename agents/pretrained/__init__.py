@@ -40,7 +40,7 @@ class Recipe:
     :param env_id: a registered meta_envs ID.
     :param env_kwargs: the setting's kwargs.
     :param flags: the other ``scripts/train.py`` flags (hyperparameters, budget, envs).
-    :param algo: the learner (a key of ``agents.algorithms.ALGORITHMS``).
+    :param algo: the learner (a key of ``agents.training.algorithms.ALGORITHMS``).
     :param note: why these hyperparameters, where they differ from the paper's.
     :param tested_on: other settings ``(env_id, env_kwargs)`` the agent is the reference for
         without retraining, as in the paper (trained on small mazes, tested on large ones).
@@ -62,7 +62,7 @@ class Recipe:
     @property
     def checkpoint(self) -> Path:
         """The checkpoint :func:`load_pretrained` reads."""
-        from agents.algorithms import ALGORITHMS
+        from agents.training.algorithms import ALGORITHMS
 
         return self.path / "checkpoints" / f"latest{ALGORITHMS[self.algo].checkpoint_suffix}"
 
@@ -181,8 +181,8 @@ def load_pretrained(
     :raises ValueError: if the setting has no recipe, or its checkpoint is not shipped (the
         message lists what exists and the command that trains the missing one).
     """
-    from agents.algorithms import ALGORITHMS
-    from agents.run_folder import RunFolder, resolve_device
+    from agents.training.algorithms import ALGORITHMS
+    from agents.training.run_folder import RunFolder, resolve_device
 
     recipe = find_recipe(env_id, algo, **env_kwargs)
     if not recipe.trained:

@@ -5,7 +5,7 @@
   sequences and trials line up;
 * :mod:`.policy`: :class:`RL2RecurrentPolicy`, sb3-contrib's recurrent actor-critic with
   a GRU option and a whole-sequence RNN pass;
-* :mod:`.trainer`: the model over :class:`agents.sb3_vec_env.NativeVecEnv`, the logged
+* :mod:`.trainer`: the model over :class:`agents.recurrent_ppo.sb3_vec_env.NativeVecEnv`, the logged
   quantities, checkpoints, the run-folder ``train``/``load_agent`` of ``--algo recurrent_ppo``;
 * :mod:`.agent`: a trained policy as an evaluation-protocol agent.
 """

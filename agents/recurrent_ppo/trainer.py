@@ -1,11 +1,11 @@
 """RL² with sb3-contrib's RecurrentPPO on a family's native vector env: build, train, log, load.
 
 One iteration is sb3-contrib's: collect ``n_steps`` steps from each of ``num_envs``
-sub-envs (:class:`agents.sb3_vec_env.NativeVecEnv`, batched numpy), then ``n_epochs``
+sub-envs (:class:`agents.recurrent_ppo.sb3_vec_env.NativeVecEnv`, batched numpy), then ``n_epochs``
 passes of clipped-PPO updates over recurrent sequences (see
 :mod:`agents.recurrent_ppo.config` for how sequences relate to trials). After every
 iteration :class:`IterationLog` reports the quantities of :data:`METRICS`
-(``progress.csv`` and TensorBoard through :class:`agents.run_folder.MetricLogger`).
+(``progress.csv`` and TensorBoard through :class:`agents.training.run_folder.MetricLogger`).
 
 Checkpoints are SB3 model archives (``model.save``: a zip of the policy, its optimizer
 and the hyperparameters), ``checkpoints/latest.zip`` plus ``iter_NNNNNN.zip``
@@ -35,8 +35,8 @@ from stable_baselines3.common.logger import Logger
 from agents.recurrent_ppo.agent import RecurrentPPOAgent
 from agents.recurrent_ppo.config import RecurrentPPOConfig
 from agents.recurrent_ppo.policy import RL2RecurrentPolicy
-from agents.run_folder import MetricLogger, RunFolder, RunSpec, resolve_device
-from agents.sb3_vec_env import make_native_vec_env
+from agents.training.run_folder import MetricLogger, RunFolder, RunSpec, resolve_device
+from agents.recurrent_ppo.sb3_vec_env import make_native_vec_env
 
 #: every logged quantity, in column order
 METRICS = {

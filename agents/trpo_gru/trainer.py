@@ -10,7 +10,7 @@ One iteration:
    with Adam, minibatches of whole trials.
 
 Every iteration logs the quantities of :data:`METRICS` (``progress.csv`` and
-TensorBoard through :class:`agents.run_folder.MetricLogger`).
+TensorBoard through :class:`agents.training.run_folder.MetricLogger`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from agents.run_folder import MetricLogger, RunFolder, RunSpec, resolve_device
+from agents.training.run_folder import MetricLogger, RunFolder, RunSpec, resolve_device
 from agents.trpo_gru.agent import TRPOGRUAgent
 from agents.trpo_gru.config import TRPOConfig
 from agents.trpo_gru.policy import RecurrentNet, ValueNet, is_image_space

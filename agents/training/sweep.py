@@ -1,12 +1,12 @@
 """Multi-seed sweeps on Ray Tune: seeds × configs of a registered learner or a classic baseline.
 
 A sweep (:class:`SweepSpec`) is one setting (env ID and kwargs), one learner (a key of
-:data:`agents.algorithms.ALGORITHMS`) or baseline (a result name of
+:data:`agents.training.algorithms.ALGORITHMS`) or baseline (a result name of
 :mod:`agents.baselines.registry`), a list of *configs* (hyperparameter overrides) and a
 list of seeds. Every (config, seed) pair is one Ray Tune trial, run by :func:`run_trial`
 on whichever worker Ray picks, with one CPU each:
 
-* a learner trains with that seed (``agents.algorithms``: the same run folder as
+* a learner trains with that seed (``agents.training.algorithms``: the same run folder as
   ``scripts/train.py``) and is scored on the held-out tasks of ``eval_seed``;
 * a baseline is scored on the held-out tasks of that seed (its only randomness).
 
@@ -87,7 +87,7 @@ class SweepSpec:
         check_int("eval_tasks", self.eval_tasks, 1)
         check_int("eval_seed", self.eval_seed, 0)
         if self.kind == "learner":
-            from agents.algorithms import ALGORITHMS
+            from agents.training.algorithms import ALGORITHMS
 
             if self.name not in ALGORITHMS:
                 raise ValueError(f"unknown learner {self.name!r}; known: {sorted(ALGORITHMS)}")
@@ -160,9 +160,9 @@ def _reference_agents(spec: SweepSpec, reference: str | None) -> dict:
 def _train_and_evaluate(spec: SweepSpec, trial: dict[str, Any], folder: Path) -> None:
     from ray import tune
 
-    from agents.algorithms import ALGORITHMS
+    from agents.training.algorithms import ALGORITHMS
     from agents.evaluation import write_results
-    from agents.run_folder import RunFolder, RunSpec, evaluate_with_random, plot_learning_curve
+    from agents.training.run_folder import RunFolder, RunSpec, evaluate_with_random, plot_learning_curve
 
     algorithm = ALGORITHMS[spec.name]
     run = RunFolder(folder, algorithm.checkpoint_suffix)
@@ -196,7 +196,7 @@ def _train_and_evaluate(spec: SweepSpec, trial: dict[str, Any], folder: Path) ->
 def _evaluate_baseline(spec: SweepSpec, trial: dict[str, Any], folder: Path) -> None:
     from agents.baselines.registry import make_baseline
     from agents.evaluation import write_results
-    from agents.run_folder import evaluate_with_random
+    from agents.training.run_folder import evaluate_with_random
 
     agent = make_baseline(spec.env_id, spec.name, spec.env_kwargs, spec.configs[trial["config"]])
     document = evaluate_with_random(agent, spec.name, spec.env_id, spec.env_kwargs, spec.eval_tasks, trial["seed"],

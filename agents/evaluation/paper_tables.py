@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 #: the copy of the paper's tables kept in the package
-PACKAGED_TABLES = Path(__file__).parent / "data" / "paper_tables.json"
+PACKAGED_TABLES = Path(__file__).resolve().parents[1] / "data" / "paper_tables.json"
 
 #: the paper's maze statistics (its Table 3), per maze ID
-PAPER_MAZE_TABLE = Path(__file__).parent / "data" / "paper_maze_table.json"
+PAPER_MAZE_TABLE = Path(__file__).resolve().parents[1] / "data" / "paper_maze_table.json"
 
 #: the maze "table"'s settings: trained on the small maze, tested on both (as the paper)
 MAZE_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {"small": ("MetaMaze-v0", {}), "large": ("MetaMazeLarge-v0", {})}
@@ -85,7 +85,7 @@ def default_tables_path(repo_root: Path | None = None) -> Path:
 
     :param repo_root: the checkout's root (default: the one this package is in).
     """
-    root = Path(__file__).resolve().parent.parent if repo_root is None else Path(repo_root)
+    root = Path(__file__).resolve().parents[2] if repo_root is None else Path(repo_root)
     shared = root.parent / "shared" / "paper_tables.json"
     return shared if shared.is_file() else PACKAGED_TABLES
 

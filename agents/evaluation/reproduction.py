@@ -13,7 +13,7 @@ expected return}, "cells": [results document, ...]}``, each cell a results docum
 :mod:`agents.evaluation`; ``ceilings`` has the cells where the optimum is known exactly.
 
 The maze "table" (:func:`run_maze_table`) holds the paper's Table 3 statistics instead of
-trial returns (:mod:`agents.maze_metrics`) for ``MetaMaze-v0`` and ``MetaMazeLarge-v0``.
+trial returns (:mod:`agents.evaluation.maze_metrics`) for ``MetaMaze-v0`` and ``MetaMazeLarge-v0``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from agents.baselines.registry import exact_ceiling, make_baselines
 from agents.evaluation import Agent, EvaluationResult, evaluate, results_document
-from agents.paper_tables import MAZE_SETTINGS, PaperTable, load_maze_table
+from agents.evaluation.paper_tables import MAZE_SETTINGS, PaperTable, load_maze_table
 
 AgentSource = Callable[[str, Mapping[str, Any]], tuple[dict[str, Agent], dict[str, str]]]
 
@@ -162,7 +162,7 @@ def run_settings(
 
 
 def run_maze_table(source: AgentSource, num_tasks: int, seed: int, progress: bool = True) -> dict[str, Any]:
-    """Evaluate the source's agents on the small and large maze (:data:`agents.paper_tables.MAZE_SETTINGS`);
+    """Evaluate the source's agents on the small and large maze (:data:`agents.evaluation.paper_tables.MAZE_SETTINGS`);
     the grid document of :func:`run_table`, each result with the paper's maze statistics."""
     table = load_maze_table()
     return run_settings("maze", table["source"], MAZE_SETTINGS, source, num_tasks, seed, progress)

@@ -17,7 +17,7 @@ Results files (every one in the project) use this layout::
      "results": {NAME: {"mean": float, "ci95": float, "per_episode": [float, ...]}}}
 
 A family with statistics of its own (:data:`FAMILY_METRICS`: the maze's success rates and
-episode lengths, :mod:`agents.maze_metrics`) adds them to each result as
+episode lengths, :mod:`agents.evaluation.maze_metrics`) adds them to each result as
 ``"metrics": {name: value}``; the rest of the layout is the same for every family.
 """
 
@@ -34,7 +34,7 @@ import gymnasium as gym
 import numpy as np
 
 import meta_envs
-from agents.maze_metrics import MAZE_ENV_IDS, maze_metrics
+from agents.evaluation.maze_metrics import MAZE_ENV_IDS, maze_metrics
 from meta_envs.validation import check_int
 
 #: env ID -> ``metrics(env_id, env_kwargs, episode_lengths, final_rewards) -> dict``: the

@@ -37,7 +37,7 @@ DEVICES = ("auto", "cpu", "cuda")
 class RunSpec:
     """Everything needed to start (or resume) a run; saved as ``config.json``.
 
-    :param algo: learner name (a key of ``agents.algorithms.ALGORITHMS``).
+    :param algo: learner name (a key of ``agents.training.algorithms.ALGORITHMS``).
     :param env_id: a registered meta_envs ID.
     :param env_kwargs: the family's keyword arguments.
     :param seed: training seed (networks, actions, the env's tasks and noise).

@@ -112,7 +112,7 @@ def add_threads_flag(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument(
         "--threads", type=positive_int, default=1,
-        help="torch CPU threads (default: 1; see agents.cli.add_threads_flag for measurements)",
+        help="torch CPU threads (default: 1; see agents.training.cli.add_threads_flag for measurements)",
     )
 
 

@@ -3,7 +3,7 @@
 Adding a learner means adding one :class:`Algorithm` to :data:`ALGORITHMS`: its
 hyperparameter dataclass (the CLI flags are generated from it), its defaults, a
 ``train`` function and a ``load_agent`` function. The run folder, logs, evaluation and
-plots are shared (:mod:`agents.run_folder`).
+plots are shared (:mod:`agents.training.run_folder`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from agents.evaluation import Agent
 from agents.recurrent_ppo import trainer as recurrent_ppo_trainer
 from agents.recurrent_ppo.config import RecurrentPPOConfig, family_defaults
-from agents.run_folder import RunFolder, RunSpec
+from agents.training.run_folder import RunFolder, RunSpec
 from agents.trpo_gru import trainer as trpo_gru_trainer
 from agents.trpo_gru.config import TRPOConfig, paper_defaults
 

@@ -1,0 +1,31 @@
+"""How every agent is judged: one protocol, the paper's tables, behavioural probes.
+
+* :mod:`.protocol`: the one evaluation protocol (held-out tasks, mean trial reward with a
+  95% interval, per-episode returns), the :class:`Agent` protocol and the results layout;
+  its public names are re-exported here (``from agents.evaluation import evaluate``);
+* :mod:`.maze_metrics`: the maze family's statistics (the paper's Table 3);
+* :mod:`.paper_tables`: the paper's Tables 1–3 as packaged data;
+* :mod:`.reproduction`: every agent of a table on its cells, compared with the paper.
+"""
+
+from agents.evaluation.protocol import (
+    FAMILY_METRICS,
+    Agent,
+    EvaluationResult,
+    check_agent,
+    evaluate,
+    format_table,
+    results_document,
+    write_results,
+)
+
+__all__ = [
+    "FAMILY_METRICS",
+    "Agent",
+    "EvaluationResult",
+    "check_agent",
+    "evaluate",
+    "format_table",
+    "results_document",
+    "write_results",
+]
