@@ -23,6 +23,9 @@ Agents (result names of :mod:`agents.baselines.registry` in brackets):
 * :class:`OptimisticThompsonAgent` (``ots``): per arm the best of several posterior
   samples (the paper's OTS), optionally floored at the posterior mean.
 
+Not a paper baseline: :class:`WinStayLoseShiftAgent`, the memoryless rule the behavioural
+probe (:mod:`agents.evaluation.probe`) holds a learner that does not count against.
+
 The Gittins-index agent is in :mod:`agents.baselines.gittins`, the Bayes-optimal one in
 :mod:`agents.baselines.bayes_optimal`.
 """
@@ -94,6 +97,12 @@ class BetaBernoulliAgent(abc.ABC):
             self.failures[new_trial] = self.prior_failures
         self.successes += pulled * reward
         self.failures += pulled * (1.0 - reward)
+
+    @property
+    def memory(self) -> np.ndarray:
+        """The agent's state, ``(num_envs, 2 * num_arms)``: its successes and failures (the
+        behavioural probe's memory read-out recovers the counts from it exactly)."""
+        return np.hstack([self.successes, self.failures])
 
     @property
     def posterior_mean(self) -> np.ndarray:
@@ -215,3 +224,35 @@ class OptimisticThompsonAgent(BetaBernoulliAgent):
         if self.floor_at_mean:
             values = np.maximum(values, self.posterior_mean)
         return values.argmax(axis=1)
+
+
+class WinStayLoseShiftAgent:
+    """Win-stay/lose-shift: repeat the last arm after a success, pull a uniformly random
+    arm (possibly the same one) after a failure and at a trial's start. Memoryless: it
+    remembers one pull, so its late pulls go to the empirically best arm only by luck.
+
+    :param num_arms: number of arms of the bandit (>= 2).
+    """
+
+    name = "win_stay_lose_shift"
+
+    def __init__(self, num_arms: int) -> None:
+        self.num_arms = check_int("num_arms", num_arms, 2)
+        self.num_envs = 0
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, num_envs: int, seed: int) -> None:
+        """Start ``num_envs`` new trials; reseed the agent's generator."""
+        self.num_envs = check_int("num_envs", num_envs, 1)
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """The last arm where it paid, a random arm elsewhere."""
+        pulled = np.asarray(observation["prev_action"])
+        if pulled.shape != (self.num_envs, self.num_arms):
+            raise ValueError(
+                f"observation['prev_action'] must have shape (num_envs, num_arms) = ({self.num_envs}, "
+                f"{self.num_arms}), got {pulled.shape}; call reset(num_envs, seed) with the vector env's num_envs"
+            )
+        won = pulled.any(axis=1) & (np.asarray(observation["prev_reward"]).reshape(self.num_envs) > 0.5)
+        return np.where(won, pulled.argmax(axis=1), self.rng.integers(0, self.num_arms, self.num_envs))

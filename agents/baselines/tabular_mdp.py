@@ -138,6 +138,13 @@ class TabularMDPAgent:
         self._states = states
         return self.policy[self._rows, self._steps, states]
 
+    @property
+    def memory(self) -> np.ndarray:
+        """The agent's state as the behavioural probe reads it, ``(num_envs, 2 * S * A)``:
+        every state-action pair's visits and reward sum."""
+        return np.hstack([self.stats.visits.reshape(self.num_envs, -1),
+                          self.stats.reward_sums.reshape(self.num_envs, -1)])
+
     def plan(self, env_ids: np.ndarray) -> np.ndarray:
         """The policy of the episode that starts now in each of ``env_ids``: int ``(k, horizon, S)``."""
         raise NotImplementedError

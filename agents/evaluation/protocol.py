@@ -73,6 +73,11 @@ class Agent(Protocol):
     (the maze's map-knowing oracle, a ceiling; never a learner or a method under test).
     :func:`evaluate` calls it right after :meth:`reset` with each sub-env's task.
 
+    ``memory``: optional, for agents with an internal state (a recurrent network's hidden
+    state, a baseline's counts): a float array ``(num_envs, D)``, the state after the
+    last :meth:`act`. The behavioural probe (:mod:`agents.evaluation.probe`) reads it to
+    measure what the state remembers; nothing else does.
+
     :func:`check_agent` says what an object lacks.
     """
 
@@ -152,6 +157,27 @@ class EvaluationResult:
         return summary
 
 
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One step of a batch of trials, as :func:`evaluate` shows it to an observer.
+
+    :param rows: held-out task index of each trial that took this step, ``(m,)``.
+    :param local: the same trials' positions in the batch (index the other fields and the
+        agent's ``memory`` with it), ``(m,)``.
+    :param observation: the batch's RL² observation the actions were chosen from.
+    :param actions: the batch's actions, ``(batch,)``.
+    :param rewards: the batch's rewards for them, ``(batch,)``.
+    :param agent: the agent, right after it chose ``actions``.
+    """
+
+    rows: np.ndarray
+    local: np.ndarray
+    observation: Mapping[str, np.ndarray]
+    actions: np.ndarray
+    rewards: np.ndarray
+    agent: Agent
+
+
 def evaluate(
     agent: Agent,
     env_id: str,
@@ -159,6 +185,7 @@ def evaluate(
     num_tasks: int = 1000,
     seed: int = 0,
     batch_size: int = 1000,
+    observer: Callable[[Step], None] | None = None,
 ) -> EvaluationResult:
     """Run one trial per held-out task and score the agent.
 
@@ -168,6 +195,8 @@ def evaluate(
     :param num_tasks: size of the held-out task set.
     :param seed: seed of the held-out task set (and of the env's reward noise).
     :param batch_size: trials run at once through the native vector env.
+    :param observer: called with every :class:`Step` of the scored trials (e.g. the
+        behavioural probe's recorder); it must not change the agent.
     :return: the per-task trial returns, per-episode returns and lengths, and the
         family's statistics.
     """
@@ -181,7 +210,7 @@ def evaluate(
     chunks = []
     for b, start in enumerate(range(0, num_tasks, batch_size)):
         chunk = tasks[start : start + batch_size]
-        chunks.append(_run_trials(agent, env_id, env_kwargs, chunk, int(batch_seeds[b])))
+        chunks.append(_run_trials(agent, env_id, env_kwargs, chunk, int(batch_seeds[b]), start, observer))
     episode_returns, episode_lengths, final_rewards = (np.concatenate(part) for part in zip(*chunks))
     metrics = FAMILY_METRICS.get(env_id)
     return EvaluationResult(
@@ -194,9 +223,10 @@ def evaluate(
 
 
 def _run_trials(
-    agent: Agent, env_id: str, env_kwargs: dict, tasks: list, seed: int
+    agent: Agent, env_id: str, env_kwargs: dict, tasks: list, seed: int, first_row: int = 0,
+    observer: Callable[[Step], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One trial per task, all at once.
+    """One trial per task, all at once (``first_row``: the first task's held-out index).
 
     :return: ``(returns, lengths, final_rewards)`` of every inner episode, each of shape
         ``(len(tasks), num_episodes)``.
@@ -214,7 +244,11 @@ def _run_trials(
         # the episode each running trial's next action belongs to
         running = np.flatnonzero(~finished)
         episode = info["episode_index"][running]
-        observation, rewards, terminated, _, info = envs.step(agent.act(observation))
+        actions = agent.act(observation)
+        acted_on = observation
+        observation, rewards, terminated, _, info = envs.step(actions)
+        if observer is not None:
+            observer(Step(first_row + running, running, acted_on, actions, rewards, agent))
         lengths[running, episode] += 1
         final_rewards[running, episode] = rewards[running]
         # NEXT_STEP autoreset: a finished sub-env starts another trial next step; its

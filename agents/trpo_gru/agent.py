@@ -39,6 +39,12 @@ class TRPOGRUAgent:
         self.hidden = policy.initial_state(0)
         self.generator = torch.Generator(device=device)
 
+    @property
+    def memory(self) -> np.ndarray:
+        """The GRU's hidden state after the last :meth:`act`, ``(num_envs, hidden_size)``
+        (what the behavioural probe reads, :mod:`agents.evaluation.probe`)."""
+        return self.hidden.cpu().numpy()
+
     def reset(self, num_envs: int, seed: int) -> None:
         self.hidden = self.policy.initial_state(num_envs)
         self.generator.manual_seed(seed)
