@@ -20,10 +20,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 
 import meta_envs  # noqa: F401  (registers the IDs)
-from agents.training.algorithms import ALGORITHMS
+from agents.training.algorithms import load_run_agent
 from agents.training.cli import add_threads_flag
 from agents.evaluation import format_table, write_results
-from agents.training.run_folder import DEVICES, RunFolder, evaluate_with_random, resolve_device
+from agents.training.run_folder import DEVICES, evaluate_with_random
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,15 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the results document here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    folder = RunFolder(args.run_dir)
     try:
-        spec = folder.read_spec()
-        if spec.algo not in ALGORITHMS:
-            raise ValueError(f"the run's algo {spec.algo!r} is unknown; known: {', '.join(sorted(ALGORITHMS))}")
-        folder = RunFolder(args.run_dir, ALGORITHMS[spec.algo].checkpoint_suffix)
-        if not folder.latest_checkpoint.is_file():
-            raise FileNotFoundError(f"{folder.latest_checkpoint} not found: the run has no checkpoint yet")
-        agent = ALGORITHMS[spec.algo].load_agent(folder, spec, resolve_device(args.device))
+        agent, spec = load_run_agent(args.run_dir, args.device)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     tasks = spec.eval_tasks if args.tasks is None else args.tasks

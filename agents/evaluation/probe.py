@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -149,9 +150,12 @@ class _Recorder:
 def make_agent(spec: str, env_id: str, env_kwargs: Mapping[str, Any] | None = None, seed: int = 0) -> Agent:
     """An agent by name: ``rl2`` (the shipped RL² agent of the setting, :func:`agents.load_pretrained`),
     a baseline's result name (:mod:`agents.baselines.registry`), ``win_stay_lose_shift``
-    (bandits), or an agent factory ``pkg.mod:make_agent`` called as ``(env_id, env_kwargs, seed)``.
+    (bandits), a run folder of ``scripts/train.py`` (its latest checkpoint; it must have been
+    trained on ``env_id``), or an agent factory ``pkg.mod:make_agent`` called as
+    ``(env_id, env_kwargs, seed)``.
 
-    :raises ValueError: for a name that is none of these, saying which are.
+    :raises ValueError: for a name that is none of these, saying which are, or a run folder
+        trained on another env.
     """
     from agents.baselines.bandit import WinStayLoseShiftAgent
     from agents.baselines.registry import FAMILIES
@@ -162,6 +166,13 @@ def make_agent(spec: str, env_id: str, env_kwargs: Mapping[str, Any] | None = No
         from agents.pretrained import load_pretrained
 
         return load_pretrained(env_id, **env_kwargs)
+    if Path(spec, "config.json").is_file():
+        from agents.training.algorithms import load_run_agent
+
+        agent, run = load_run_agent(spec)
+        if run.env_id != env_id or env_setting(run.env_id, run.env_kwargs) != env_setting(env_id, env_kwargs):
+            raise ValueError(f"the run {spec} was trained on {run.env_id} {run.env_kwargs}, not {env_id} {env_kwargs}")
+        return agent
     if ":" in spec:
         return load_factory(spec)(env_id, env_kwargs, seed)
     if spec == "win_stay_lose_shift" and env_id == "MetaBandit-v0":
@@ -169,7 +180,9 @@ def make_agent(spec: str, env_id: str, env_kwargs: Mapping[str, Any] | None = No
     family = FAMILIES.get(env_id)
     if family is None or spec not in family.names:
         known = ["rl2", *(family.names if family else ()), *(["win_stay_lose_shift"] if env_id == "MetaBandit-v0" else [])]
-        raise ValueError(f"unknown agent {spec!r} for {env_id}; give one of {known} or a factory 'pkg.mod:make_agent'")
+        raise ValueError(
+            f"unknown agent {spec!r} for {env_id}; give one of {known}, a run folder or a factory 'pkg.mod:make_agent'"
+        )
     return family.make(spec, env_kwargs)
 
 

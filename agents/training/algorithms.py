@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from agents.evaluation import Agent
 from agents.recurrent_ppo import trainer as recurrent_ppo_trainer
 from agents.recurrent_ppo.config import RecurrentPPOConfig, family_defaults
-from agents.training.run_folder import RunFolder, RunSpec
+from agents.training.run_folder import RunFolder, RunSpec, resolve_device
 from agents.trpo_gru import trainer as trpo_gru_trainer
 from agents.trpo_gru.config import TRPOConfig, paper_defaults
 
@@ -106,3 +107,21 @@ ALGORITHMS: dict[str, Algorithm] = {
         checkpoint_suffix=".zip",
     ),
 }
+
+
+def load_run_agent(run_dir: str | Path, device: str = "auto", greedy: bool = False) -> tuple[Agent, RunSpec]:
+    """The agent of a run folder written by ``scripts/train.py`` (its latest checkpoint) and its spec.
+
+    :param run_dir: the run folder.
+    :param device: where the agent runs (``auto``, ``cpu``, ``cuda``).
+    :param greedy: argmax actions instead of sampled ones.
+    :raises FileNotFoundError: if the folder has no ``config.json`` or no checkpoint yet.
+    :raises ValueError: if the run's learner is not in :data:`ALGORITHMS`.
+    """
+    spec = RunFolder(run_dir).read_spec()
+    if spec.algo not in ALGORITHMS:
+        raise ValueError(f"the run's algo {spec.algo!r} is unknown; known: {', '.join(sorted(ALGORITHMS))}")
+    folder = RunFolder(run_dir, ALGORITHMS[spec.algo].checkpoint_suffix)
+    if not folder.latest_checkpoint.is_file():
+        raise FileNotFoundError(f"{folder.latest_checkpoint} not found: the run has no checkpoint yet")
+    return ALGORITHMS[spec.algo].load_agent(folder, spec, resolve_device(device), greedy=greedy), spec

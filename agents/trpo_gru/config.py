@@ -88,7 +88,7 @@ class TRPOConfig:
     (whole trials; rllab's default is 1.0); the line search also screens its candidate
     steps on them. On the paper's bandit batch (2,500 trials of 100 pulls) the step from
     5% of the trials points the same way as the step from all of them (cosine 0.998,
-    norm 0.94 of it) in 4.6 s instead of 124 s (``python scripts/study_fvp_subsample.py``,
+    norm 0.94 of it) in 4.6 s instead of 124 s (``python scripts/studies/fvp_subsample.py``,
     2-core CPU, one thread); the bound itself is always checked on the whole batch."""
 
     fvp_fd_eps: float = 1e-3

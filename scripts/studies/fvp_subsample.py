@@ -1,8 +1,8 @@
 """How many trials the TRPO-GRU Fisher-vector products need: the natural-gradient step
 computed on a subsample of a batch against the one computed on the whole batch.
 
-    python scripts/study_fvp_subsample.py                      # MetaBandit k=5, n=100, paper batch
-    python scripts/study_fvp_subsample.py --fractions 1,0.1,0.05 --warmup-iterations 5
+    python scripts/studies/fvp_subsample.py                      # MetaBandit k=5, n=100, paper batch
+    python scripts/studies/fvp_subsample.py --fractions 1,0.1,0.05 --warmup-iterations 5
 
 A trainer with the paper's hyperparameters runs ``--warmup-iterations`` iterations (so
 the policy is no longer uniform), collects one more batch, and computes the full TRPO step
