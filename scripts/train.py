@@ -64,6 +64,11 @@ def build_parser(algorithm: Algorithm | None) -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=DEVICES, default=None, help="auto (CUDA if available), cpu or cuda")
     add_threads_flag(parser)
     parser.add_argument("--out", help="run folder (must not exist or be empty)")
+    parser.add_argument(
+        "--checkpoint-minutes", type=float, default=None, metavar="M",
+        help="refresh checkpoints/latest at least every M minutes of wall time, besides every 25 iterations "
+        "(default: 5; a kill loses at most that much)",
+    )
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR (to a new --timesteps/--iterations if given)")
     parser.add_argument("--eval-tasks", type=int, default=None, help="held-out tasks of the final evaluation (default: 1000)")
     parser.add_argument("--eval-seed", type=int, default=None, help="held-out task seed (default: 0)")
@@ -99,6 +104,7 @@ def make_spec(args: argparse.Namespace, algorithm: Algorithm, parser: argparse.A
         hyperparameters=hyperparameters,
         eval_tasks=1000 if args.eval_tasks is None else args.eval_tasks,
         eval_seed=0 if args.eval_seed is None else args.eval_seed,
+        checkpoint_minutes=5.0 if args.checkpoint_minutes is None else args.checkpoint_minutes,
     )
 
 
@@ -127,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--resume")
     pre, _ = pre.parse_known_args(argv)
     resume = RunFolder(pre.resume) if pre.resume else None
-    name = resume.read_spec().algo if resume else pre.algo
+    try:
+        name = resume.read_spec().algo if resume else pre.algo
+    except FileNotFoundError as err:
+        build_parser(None).error(f"--resume: {err} (a run folder holds config.json; start one with --out DIR)")
     if name not in ALGORITHMS:
         build_parser(None).error(f"unknown --algo {name!r}; known: {', '.join(sorted(ALGORITHMS))}")
     algorithm = ALGORITHMS[name]
@@ -135,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         resume = RunFolder(resume.path, algorithm.checkpoint_suffix)
     parser = build_parser(algorithm)
     args = parser.parse_args(argv)
+    if args.checkpoint_minutes is not None and not args.checkpoint_minutes >= 0:
+        parser.error(f"--checkpoint-minutes must be a number >= 0, got {args.checkpoint_minutes}")
     torch.set_num_threads(args.threads)
 
     if resume:
@@ -143,10 +154,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{resume.latest_checkpoint} not found: nothing to resume (start a new run instead)")
         fixed = [f for f in RUN_FLAGS if getattr(args, f) is not None] + list(given_fields(algorithm.config_type, args))
         if fixed or "--algo" in argv or args.out:
-            parser.error(f"--resume keeps the run's settings; only --timesteps/--iterations/--device may be given, got {fixed or ['--algo/--out']}")
+            parser.error(f"--resume keeps the run's settings; only --timesteps/--iterations/--device/--checkpoint-minutes may be given, got {fixed or ['--algo/--out']}")
         if args.timesteps is not None or args.iterations is not None:
             spec.timesteps, spec.iterations = args.timesteps, args.iterations
         spec.device = args.device or spec.device
+        if args.checkpoint_minutes is not None:
+            spec.checkpoint_minutes = args.checkpoint_minutes
         folder = resume
         folder.write_spec(spec)
     else:
