@@ -53,6 +53,7 @@ families whose dynamics are deterministic given the task agree exactly.
 from __future__ import annotations
 
 import abc
+import inspect
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -64,7 +65,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from meta_envs.task import ArrayTask
-from meta_envs.validation import check_action, check_actions, check_int
+from meta_envs.validation import check_action, check_actions, check_int, check_keywords
 
 OBSERVATION_KEYS = ("obs", "prev_action", "prev_reward", "prev_done")
 
@@ -269,6 +270,13 @@ class TrialBatch:
         return self.episode_returns[env_id, : self.num_episodes].copy()
 
 
+def keyword_parameters(cls: type) -> list[str]:
+    """The keyword arguments ``cls(...)`` takes (those of its ``__init__``)."""
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]  # not self
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [parameter.name for parameter in parameters if parameter.kind in kinds]
+
+
 def check_render_mode(render_mode: str | None, allowed: Sequence[str]) -> str | None:
     """Return ``render_mode`` if it is ``None`` or one of ``allowed``, else raise."""
     if render_mode is not None and render_mode not in allowed:
@@ -299,6 +307,12 @@ class RL2Env(gym.Env):
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> RL2Env:
+        # gym.make passes the user's kwargs straight to the family's constructor: check
+        # them here to list the accepted ones instead of Python's bare "unexpected keyword"
+        check_keywords(cls.__name__, kwargs, keyword_parameters(cls))
+        return super().__new__(cls)
 
     def __init__(
         self, dynamics: TaskDynamics, num_episodes: int, render_mode: str | None = None
@@ -410,6 +424,11 @@ class RL2VectorEnv(VectorEnv):
 
     #: the single env's render modes (a family with more overrides it)
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> RL2VectorEnv:
+        # as RL2Env.__new__, for gym.make_vec
+        check_keywords(cls.__name__, kwargs, keyword_parameters(cls))
+        return super().__new__(cls)
 
     def __init__(
         self,

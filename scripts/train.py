@@ -29,7 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 from tqdm import tqdm
 
-import meta_envs  # noqa: F401  (registers the IDs)
+from meta_envs import env_setting
 from agents.training.algorithms import ALGORITHMS, Algorithm
 from agents.training.cli import add_dataclass_flags, add_threads_flag, given_fields, parse_env_kwargs
 from agents.evaluation import format_table, write_results
@@ -88,6 +88,7 @@ def make_spec(args: argparse.Namespace, algorithm: Algorithm, parser: argparse.A
     env_id = args.env or "MetaBandit-v0"
     try:
         env_kwargs = parse_env_kwargs(args.env_kwargs or "")
+        env_setting(env_id, env_kwargs)  # an unknown ID or kwarg: one line naming the known ones
         hyperparameters = algorithm.hyperparameters(env_id, env_kwargs, given_fields(algorithm.config_type, args))
     except (ValueError, TypeError) as err:
         parser.error(str(err))
