@@ -130,6 +130,21 @@ class BanditDynamics(TaskDynamics):
     def state_obs(self) -> np.ndarray:
         return np.ones((self.num_envs, 1), np.float32)
 
+    def render_text(self, env_id: int, history: Sequence[tuple[int, float, bool]]) -> str:
+        pulls, wins = np.zeros(self.num_actions, int), np.zeros(self.num_actions)
+        for action, reward, _ in history:
+            pulls[action] += 1
+            wins[action] += reward
+        probs = self.arm_probs[env_id]
+        lines = ["arm  pulls  mean   p"]
+        for arm in range(self.num_actions):
+            mean = f"{wins[arm] / pulls[arm]:.2f}" if pulls[arm] else "  -  "
+            lines.append(f"{arm:>3}  {pulls[arm]:>5}  {mean:>5}  {probs[arm]:.2f}")
+        if history:
+            action, reward, _ = history[-1]
+            lines.append(f"last: arm {action} -> {reward:g}")
+        return "\n".join(lines)
+
 
 class MetaBanditEnv(RL2Env):
     """One bandit trial per Gymnasium episode (see the module docstring).
@@ -142,21 +157,6 @@ class MetaBanditEnv(RL2Env):
     def __init__(self, num_arms: int = 5, num_episodes: int = 10, render_mode: str | None = None) -> None:
         super().__init__(BanditDynamics(1, num_arms), num_episodes, render_mode)
 
-    def render_text(self) -> str:
-        num_arms = self.action_space.n
-        pulls, wins = np.zeros(num_arms, int), np.zeros(num_arms)
-        for action, reward, _ in self.history:
-            pulls[action] += 1
-            wins[action] += reward
-        probs = self._trial.dynamics.arm_probs[0]
-        lines = ["arm  pulls  mean   p"]
-        for arm in range(num_arms):
-            mean = f"{wins[arm] / pulls[arm]:.2f}" if pulls[arm] else "  -  "
-            lines.append(f"{arm:>3}  {pulls[arm]:>5}  {mean:>5}  {probs[arm]:.2f}")
-        if self.history:
-            action, reward, _ = self.history[-1]
-            lines.append(f"last: arm {action} -> {reward:g}")
-        return "\n".join(lines)
 
 
 class MetaBanditVectorEnv(RL2VectorEnv):
@@ -166,6 +166,7 @@ class MetaBanditVectorEnv(RL2VectorEnv):
     :param num_arms: arms per task (>= 2).
     :param num_episodes: pulls per trial (>= 1).
     :param autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default) or ``SAME_STEP``.
+    :param render_mode: ``None`` or ``"ansi"`` (``render()``: one text per sub-env).
     """
 
     def __init__(
@@ -174,5 +175,6 @@ class MetaBanditVectorEnv(RL2VectorEnv):
         num_arms: int = 5,
         num_episodes: int = 10,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = None,
     ) -> None:
-        super().__init__(BanditDynamics(num_envs, num_arms), num_episodes, autoreset_mode)
+        super().__init__(BanditDynamics(num_envs, num_arms), num_episodes, autoreset_mode, render_mode)

@@ -8,6 +8,7 @@ the maze statistics) compares :func:`env_setting` rather than the kwargs as writ
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,15 @@ from gymnasium.envs.registration import load_env_creator
 
 #: constructor arguments that say how an env runs, not which tasks or trials it has
 RUNTIME_ARGUMENTS = ("num_envs", "autoreset_mode", "render_mode")
+
+
+def meta_env_ids() -> list[str]:
+    """Every registered meta_envs ID (those whose native vector env is one of meta_envs'), sorted."""
+    return sorted(
+        env_id
+        for env_id, spec in gym.registry.items()
+        if isinstance(spec.vector_entry_point, str) and spec.vector_entry_point.startswith("meta_envs.")
+    )
 
 
 def env_setting(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -33,8 +43,12 @@ def env_setting(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> dic
     env_kwargs = dict(env_kwargs or {})
     try:
         spec = gym.spec(env_id)
-    except gym.error.Error as error:  # NameNotFound, VersionNotFound, ...
-        raise ValueError(f"{env_id!r} is not a registered env ID: {error}") from None
+    except gym.error.Error:  # NameNotFound, VersionNotFound, ...
+        close = difflib.get_close_matches(env_id, meta_env_ids(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"{env_id!r} is not a registered env ID{hint}; meta_envs IDs: {', '.join(meta_env_ids())}"
+        ) from None
     if not isinstance(spec.vector_entry_point, str) or not spec.vector_entry_point.startswith("meta_envs."):
         raise ValueError(f"{env_id!r} is not a meta_envs ID (its vector entry point is {spec.vector_entry_point!r})")
     creator = load_env_creator(spec.vector_entry_point)

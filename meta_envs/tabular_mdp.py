@@ -366,6 +366,15 @@ class TabularMDPDynamics(TaskDynamics):
     def state_obs(self) -> np.ndarray:
         return self._one_hot_table.take(self.states, axis=0)
 
+    def render_text(self, env_id: int, history: Sequence[tuple[int, float, bool]]) -> str:
+        line = f"state {self.states[env_id]}"
+        if history:
+            action, reward, episode_done = history[-1]
+            line += f"; last: action {action} -> reward {reward:.3f}"
+            if episode_done:
+                line += " (episode ended; state is the next episode's start)"
+        return line
+
 
 class MetaTabularMDPEnv(RL2Env):
     """One tabular-MDP trial per Gymnasium episode (see the module docstring).
@@ -390,14 +399,6 @@ class MetaTabularMDPEnv(RL2Env):
         dynamics = TabularMDPDynamics(1, num_states, num_actions, horizon, initial_state)
         super().__init__(dynamics, num_episodes, render_mode)
 
-    def render_text(self) -> str:
-        line = f"state {self._trial.dynamics.states[0]}"
-        if self.history:
-            action, reward, episode_done = self.history[-1]
-            line += f"; last: action {action} -> reward {reward:.3f}"
-            if episode_done:
-                line += " (episode ended; state is the next episode's start)"
-        return line
 
 
 class MetaTabularMDPVectorEnv(RL2VectorEnv):
@@ -410,6 +411,7 @@ class MetaTabularMDPVectorEnv(RL2VectorEnv):
     :param num_episodes: episodes per trial (>= 1).
     :param initial_state: a state index or ``"uniform"``.
     :param autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default) or ``SAME_STEP``.
+    :param render_mode: ``None`` or ``"ansi"`` (``render()``: one text per sub-env).
     """
 
     def __init__(
@@ -421,6 +423,7 @@ class MetaTabularMDPVectorEnv(RL2VectorEnv):
         num_episodes: int = 10,
         initial_state: int | str = 0,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = None,
     ) -> None:
         dynamics = TabularMDPDynamics(num_envs, num_states, num_actions, horizon, initial_state)
-        super().__init__(dynamics, num_episodes, autoreset_mode)
+        super().__init__(dynamics, num_episodes, autoreset_mode, render_mode)

@@ -53,6 +53,7 @@ families whose dynamics are deterministic given the task agree exactly.
 from __future__ import annotations
 
 import abc
+import inspect
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -64,7 +65,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from meta_envs.task import ArrayTask
-from meta_envs.validation import check_action, check_actions, check_int
+from meta_envs.validation import check_action, check_actions, check_int, check_keywords
 
 OBSERVATION_KEYS = ("obs", "prev_action", "prev_reward", "prev_done")
 
@@ -168,6 +169,14 @@ class TaskDynamics(abc.ABC):
         """
         return {}
 
+    def render_text(self, env_id: int, history: Sequence[tuple[int, float, bool]]) -> str:
+        """The family's part of sub-env ``env_id``'s ``ansi`` rendering (empty by default).
+
+        :param env_id: the sub-env.
+        :param history: ``(action, reward, episode_done)`` of every step of its current trial.
+        """
+        return ""
+
     def check_task(self, task: Any) -> ArrayTask:
         """Raise a clear error unless ``task`` is a task this env can run."""
         if not isinstance(task, self.task_type):
@@ -261,6 +270,31 @@ class TrialBatch:
         return self.episode_returns[env_id, : self.num_episodes].copy()
 
 
+def keyword_parameters(cls: type) -> list[str]:
+    """The keyword arguments ``cls(...)`` takes (those of its ``__init__``)."""
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]  # not self
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [parameter.name for parameter in parameters if parameter.kind in kinds]
+
+
+def check_render_mode(render_mode: str | None, allowed: Sequence[str]) -> str | None:
+    """Return ``render_mode`` if it is ``None`` or one of ``allowed``, else raise."""
+    if render_mode is not None and render_mode not in allowed:
+        raise ValueError(f"render_mode must be None or one of {list(allowed)}, got {render_mode!r}")
+    return render_mode
+
+
+def trial_text(trial: TrialBatch, env_id: int, history: Sequence[tuple[int, float, bool]]) -> str:
+    """The ``ansi`` rendering of sub-env ``env_id``: where it is in the trial, then the family's text.
+
+    :param trial: the trials.
+    :param env_id: the sub-env.
+    :param history: ``(action, reward, episode_done)`` of every step of its current trial.
+    """
+    header = f"episode {trial.episode_index[env_id]}/{trial.num_episodes}, step {trial.step_in_episode[env_id]}"
+    return header + "\n" + trial.dynamics.render_text(env_id, history) + "\n"
+
+
 class RL2Env(gym.Env):
     """One trial per Gymnasium episode, on one task of a family (see the module docstring).
 
@@ -274,17 +308,18 @@ class RL2Env(gym.Env):
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> RL2Env:
+        # gym.make passes the user's kwargs straight to the family's constructor: check
+        # them here to list the accepted ones instead of Python's bare "unexpected keyword"
+        check_keywords(cls.__name__, kwargs, keyword_parameters(cls))
+        return super().__new__(cls)
+
     def __init__(
         self, dynamics: TaskDynamics, num_episodes: int, render_mode: str | None = None
     ) -> None:
         if dynamics.num_envs != 1:
             raise ValueError(f"RL2Env runs one trial; got dynamics for {dynamics.num_envs} envs")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self._trial = TrialBatch(dynamics, num_episodes)
         self.num_episodes = self._trial.num_episodes
         self.observation_space = rl2_observation_space(
@@ -355,15 +390,7 @@ class RL2Env(gym.Env):
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='ansi'")
             return None
-        header = (
-            f"episode {self._trial.episode_index[0]}/{self.num_episodes}, "
-            f"step {self._trial.step_in_episode[0]}"
-        )
-        return header + "\n" + self.render_text() + "\n"
-
-    def render_text(self) -> str:
-        """The family's part of the ``ansi`` rendering (overridden per family)."""
-        return ""
+        return trial_text(self._trial, 0, self.history)
 
 
 class RL2VectorEnv(VectorEnv):
@@ -391,13 +418,24 @@ class RL2VectorEnv(VectorEnv):
     :param num_episodes: inner episodes per trial.
     :param autoreset_mode: ``AutoresetMode.NEXT_STEP`` or ``AutoresetMode.SAME_STEP``
         (or their string values).
+    :param render_mode: ``None`` or one of the single env's render modes; ``render()``
+        then returns a tuple with each sub-env's rendering, as ``SyncVectorEnv`` does.
     """
+
+    #: the single env's render modes (a family with more overrides it)
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> RL2VectorEnv:
+        # as RL2Env.__new__, for gym.make_vec
+        check_keywords(cls.__name__, kwargs, keyword_parameters(cls))
+        return super().__new__(cls)
 
     def __init__(
         self,
         dynamics: TaskDynamics,
         num_episodes: int,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = None,
     ) -> None:
         try:
             autoreset_mode = AutoresetMode(autoreset_mode)
@@ -407,8 +445,12 @@ class RL2VectorEnv(VectorEnv):
             ) from err
         if autoreset_mode is AutoresetMode.DISABLED:
             raise ValueError("autoreset_mode DISABLED is not supported; use NEXT_STEP or SAME_STEP")
-        self.metadata = {"autoreset_mode": autoreset_mode}
+        self.metadata = {**type(self).metadata, "autoreset_mode": autoreset_mode}
         self.autoreset_mode = autoreset_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
+        #: per sub-env, ``(action, reward, episode_done)`` of every step of its current
+        #: trial; kept only with a render_mode (a Python loop per step)
+        self.histories: list[list[tuple[int, float, bool]]] = [[] for _ in range(dynamics.num_envs)]
         self.num_envs = dynamics.num_envs
         self._trial = TrialBatch(dynamics, num_episodes)
         self.num_episodes = self._trial.num_episodes
@@ -416,7 +458,12 @@ class RL2VectorEnv(VectorEnv):
             dynamics.state_space, dynamics.num_actions, dynamics.reward_bounds
         )
         self.single_action_space = spaces.Discrete(dynamics.num_actions)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        # batch_space sorts a Dict's keys; keep the single env's order (OBSERVATION_KEYS)
+        self.observation_space = spaces.Dict(
+            OrderedDict(
+                (key, batch_space(space, self.num_envs)) for key, space in self.single_observation_space.items()
+            )
+        )
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._all_ids = np.arange(self.num_envs, dtype=np.int64)
         self._all_valid = np.ones(self.num_envs, bool)
@@ -479,6 +526,8 @@ class RL2VectorEnv(VectorEnv):
         self._trial.reset(env_ids, self.np_random, tasks)
         self._needs_reset[env_ids] = False
         self._started = True
+        for env_id in env_ids:
+            self.histories[env_id] = []
         return self._trial.observation(), self._position_info()
 
     def step(
@@ -515,8 +564,36 @@ class RL2VectorEnv(VectorEnv):
                 self._trial.reset(ended, rng)
             observation = self._trial.observation()
         infos.update(self._position_info())
+        if self.render_mode is not None:
+            self._record(actions, rewards)
         truncated = np.zeros(self.num_envs, bool)
         return observation, rewards, terminated, truncated, infos
+
+    def fresh_trials(self) -> np.ndarray:
+        """Which sub-envs stand at the start of a trial (no step taken in it yet).
+
+        After a step that is exactly the sub-envs that started a new trial (an autoreset):
+        any step taken in a trial leaves a nonzero step or episode count.
+        """
+        return (self._trial.episode_index == 0) & (self._trial.step_in_episode == 0)
+
+    def _record(self, actions: np.ndarray, rewards: np.ndarray) -> None:
+        """Extend each sub-env's history by the step just taken (a new trial's starts empty)."""
+        fresh = self.fresh_trials()
+        for env_id in range(self.num_envs):
+            if fresh[env_id]:
+                self.histories[env_id] = []
+            else:
+                self.histories[env_id].append(
+                    (int(actions[env_id]), float(rewards[env_id]), bool(self._trial.prev_done[env_id]))
+                )
+
+    def render(self) -> tuple[Any, ...] | None:
+        """Each sub-env's rendering (as its single env renders), in a tuple."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' to make_vec")
+            return None
+        return tuple(trial_text(self._trial, env_id, self.histories[env_id]) for env_id in range(self.num_envs))
 
     def _position_info(self) -> dict[str, np.ndarray]:
         trial = self._trial

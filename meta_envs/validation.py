@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+import difflib
 import numbers
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+
+
+def unknown_names_message(what: str, unknown: Sequence[str], known: Sequence[str]) -> str:
+    """One line for names that are not among ``known``: which, the closest known one, all known.
+
+    :param what: what the names are, e.g. ``"MetaBandit-v0 kwarg(s)"``.
+    :param unknown: the names given that are not known.
+    :param known: every accepted name.
+    """
+    close = difflib.get_close_matches(unknown[0], known, n=1) if unknown else []
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {what} {list(unknown)}{hint}; known: {', '.join(known)}"
+
+
+def check_keywords(owner: str, given: Iterable[str], accepted: Sequence[str]) -> None:
+    """Raise a ``TypeError`` naming the accepted keyword arguments unless all ``given`` are.
+
+    :param owner: whose arguments (a class name), used in the message.
+    :param given: the keyword arguments passed.
+    :param accepted: the keyword arguments ``owner`` takes.
+    :raises TypeError: listing the accepted ones (and the closest to the first unknown).
+    """
+    unknown = [name for name in given if name not in accepted]
+    if unknown:
+        raise TypeError(unknown_names_message(f"{owner} keyword argument(s)", unknown, accepted))
 
 
 def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:

@@ -5,9 +5,9 @@
     python scripts/benchmark.py --agent my_pkg.my_module:make_agent --suite rl2-mdps-v0 --seeds 0,1,2
     python scripts/benchmark.py --from-json results/bucb/report.json --out results/bucb   # redraw a saved report
 
-``--agent`` names an importable factory ``make_agent(env_id, env_kwargs, seed) -> agent``
+``--agent`` names a factory ``make_agent(env_id, env_kwargs, seed) -> agent``, importable
 (the current directory is importable, so ``examples.<file>:make_agent`` works from the
-repository root); the agent is anything with the batched ``reset(num_envs, seed)`` and
+repository root) or in a file (``path/to/my_agent.py:make_agent``, from any folder); the agent is anything with the batched ``reset(num_envs, seed)`` and
 ``act(observation)`` of :class:`agents.evaluation.Agent`. Every cell of the suite is run
 once per seed on the suite's held-out tasks; the output folder gets ``report.json``
 (schema ``meta_envs.benchmark/1``, :mod:`agents.benchmark.scoring`), ``report.md`` and
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--agent", help="an agent factory, 'module.path:make_agent'")
+    source.add_argument("--agent", help="an agent factory, 'module.path:make_agent' or 'path/to/file.py:make_agent'")
     source.add_argument("--from-json", metavar="REPORT", help="redraw the table and plots of a saved report.json")
     source.add_argument("--list", action="store_true", help="list the suites and their cells")
     parser.add_argument("--suite", default="rl2-bandits-v0", help="the suite (default: rl2-bandits-v0; see --list)")

@@ -29,7 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 from tqdm import tqdm
 
-import meta_envs  # noqa: F401  (registers the IDs)
+from meta_envs import env_setting
 from agents.training.algorithms import ALGORITHMS, Algorithm
 from agents.training.cli import add_dataclass_flags, add_threads_flag, given_fields, parse_env_kwargs
 from agents.evaluation import format_table, write_results
@@ -64,6 +64,11 @@ def build_parser(algorithm: Algorithm | None) -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=DEVICES, default=None, help="auto (CUDA if available), cpu or cuda")
     add_threads_flag(parser)
     parser.add_argument("--out", help="run folder (must not exist or be empty)")
+    parser.add_argument(
+        "--checkpoint-minutes", type=float, default=None, metavar="M",
+        help="refresh checkpoints/latest at least every M minutes of wall time, besides every 25 iterations "
+        "(default: 5; a kill loses at most that much)",
+    )
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR (to a new --timesteps/--iterations if given)")
     parser.add_argument("--eval-tasks", type=int, default=None, help="held-out tasks of the final evaluation (default: 1000)")
     parser.add_argument("--eval-seed", type=int, default=None, help="held-out task seed (default: 0)")
@@ -83,6 +88,7 @@ def make_spec(args: argparse.Namespace, algorithm: Algorithm, parser: argparse.A
     env_id = args.env or "MetaBandit-v0"
     try:
         env_kwargs = parse_env_kwargs(args.env_kwargs or "")
+        env_setting(env_id, env_kwargs)  # an unknown ID or kwarg: one line naming the known ones
         hyperparameters = algorithm.hyperparameters(env_id, env_kwargs, given_fields(algorithm.config_type, args))
     except (ValueError, TypeError) as err:
         parser.error(str(err))
@@ -99,6 +105,7 @@ def make_spec(args: argparse.Namespace, algorithm: Algorithm, parser: argparse.A
         hyperparameters=hyperparameters,
         eval_tasks=1000 if args.eval_tasks is None else args.eval_tasks,
         eval_seed=0 if args.eval_seed is None else args.eval_seed,
+        checkpoint_minutes=5.0 if args.checkpoint_minutes is None else args.checkpoint_minutes,
     )
 
 
@@ -127,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     pre.add_argument("--resume")
     pre, _ = pre.parse_known_args(argv)
     resume = RunFolder(pre.resume) if pre.resume else None
-    name = resume.read_spec().algo if resume else pre.algo
+    try:
+        name = resume.read_spec().algo if resume else pre.algo
+    except FileNotFoundError as err:
+        build_parser(None).error(f"--resume: {err} (a run folder holds config.json; start one with --out DIR)")
     if name not in ALGORITHMS:
         build_parser(None).error(f"unknown --algo {name!r}; known: {', '.join(sorted(ALGORITHMS))}")
     algorithm = ALGORITHMS[name]
@@ -135,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         resume = RunFolder(resume.path, algorithm.checkpoint_suffix)
     parser = build_parser(algorithm)
     args = parser.parse_args(argv)
+    if args.checkpoint_minutes is not None and not args.checkpoint_minutes >= 0:
+        parser.error(f"--checkpoint-minutes must be a number >= 0, got {args.checkpoint_minutes}")
     torch.set_num_threads(args.threads)
 
     if resume:
@@ -143,10 +155,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{resume.latest_checkpoint} not found: nothing to resume (start a new run instead)")
         fixed = [f for f in RUN_FLAGS if getattr(args, f) is not None] + list(given_fields(algorithm.config_type, args))
         if fixed or "--algo" in argv or args.out:
-            parser.error(f"--resume keeps the run's settings; only --timesteps/--iterations/--device may be given, got {fixed or ['--algo/--out']}")
+            parser.error(f"--resume keeps the run's settings; only --timesteps/--iterations/--device/--checkpoint-minutes may be given, got {fixed or ['--algo/--out']}")
         if args.timesteps is not None or args.iterations is not None:
             spec.timesteps, spec.iterations = args.timesteps, args.iterations
         spec.device = args.device or spec.device
+        if args.checkpoint_minutes is not None:
+            spec.checkpoint_minutes = args.checkpoint_minutes
         folder = resume
         folder.write_spec(spec)
     else:

@@ -77,6 +77,27 @@ def test_comparison_flags_cells_beyond_three_percent():
     assert "ucb1" in flagged and "random" not in flagged
 
 
+def test_comparison_says_a_task_sample_can_score_above_the_exact_optimum():
+    full = load_paper_table("bandit", PACKAGED_TABLES)
+    table = PaperTable("bandit", full.layout, {"k=5,n=10": {"gittins": 6.6}}, "test")
+
+    class Fixed:  # an EvaluationResult-like summary
+        def __init__(self, mean):
+            self.mean = mean
+
+        def summary(self):
+            return {"mean": self.mean, "ci95": 0.1, "per_episode": [self.mean / 10] * 10}
+
+    results = {"gittins": Fixed(6.73), "rl2": Fixed(6.9), "random": Fixed(5.0)}
+    doc = results_document("MetaBandit-v0", table.env_kwargs("k=5,n=10"), 1000, 0, results)
+    grid = {"num_tasks": 1000, "seed": 0, "seconds": 1.0, "cells": [doc], "ceilings": {"k=5,n=10": 6.66}}
+    text = format_comparison(table, grid)
+    assert "an expectation over the task prior: a mean over 1000 sampled tasks scatters around it and can exceed it" in text
+    line = next(line for line in text.splitlines() if line.split()[:2] == ["k=5,n=10", "6.660;"])
+    assert "gittins 6.730 ± 0.100 (optimum inside its 95% CI)" in line
+    assert "rl2 6.900 ± 0.100 (optimum BELOW its 95% CI)" in line and "random" not in line
+
+
 def test_reproduce_cli_runs_the_mdp_table_and_rejects_unknown_tables():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     completed = subprocess.run([sys.executable, "scripts/reproduce.py", "--table", "mdp", "--tasks", "3"],

@@ -226,3 +226,57 @@ def test_held_out_tasks_are_reproducible_and_separate_from_training_seeds():
     training.reset(seed=7)
     assert not set(a) & set(training.tasks)
     assert meta_envs.held_out_tasks("MetaBandit-v0", 2, seed=0, num_arms=9)[0].num_arms == 9
+
+
+META_IDS = ["MetaBandit-v0", "MetaTabularMDP-v0", "MetaMaze-v0", "MetaMazeLarge-v0"]
+
+
+@pytest.mark.parametrize("env_id", META_IDS)
+def test_vector_observation_space_keys_come_in_the_single_env_order(env_id):
+    single = gym.make(env_id).observation_space
+    vector = gym.make_vec(env_id, num_envs=3)
+    assert list(single.keys()) == list(vector.observation_space.keys()) == list(meta_envs.OBSERVATION_KEYS)
+    observation, _ = vector.reset(seed=0)
+    assert list(observation) == list(meta_envs.OBSERVATION_KEYS)
+    assert vector.observation_space.contains(observation)
+
+
+@pytest.mark.parametrize("env_id", META_IDS)
+def test_every_vector_env_takes_the_render_modes_of_its_single_env(env_id):
+    modes = gym.make(env_id).metadata["render_modes"]
+    for mode in modes:
+        vector = gym.make_vec(env_id, num_envs=3, render_mode=mode)
+        vector.reset(seed=0)
+        vector.step(np.zeros(3, np.int64))
+        frames = vector.render()
+        assert vector.render_mode == mode and len(frames) == 3
+        assert all(isinstance(frame, np.ndarray if mode == "rgb_array" else str) for frame in frames)
+    with pytest.raises(ValueError, match="render_mode must be None or one of"):
+        gym.make_vec(env_id, num_envs=3, render_mode="human")
+
+
+@pytest.mark.parametrize("mode", ["ansi", "rgb_array"])
+def test_vector_maze_renders_each_sub_env_as_its_single_env_does(mode):
+    """Maze dynamics are deterministic given the task: same task and actions, same picture."""
+    vector = gym.make_vec("MetaMaze-v0", num_envs=2, render_mode=mode, num_episodes=2, horizon=3)
+    vector.reset(seed=1)
+    singles = [gym.make("MetaMaze-v0", render_mode=mode, num_episodes=2, horizon=3) for _ in range(2)]
+    for env_id, single in enumerate(singles):
+        single.reset(seed=5, options={"task": vector.unwrapped.task(env_id)})
+    for actions in ([0, 1], [2, 2], [0, 0], [1, 2]):  # across the first episode's end (horizon 3)
+        vector.step(np.array(actions))
+        for env_id, single in enumerate(singles):
+            single.step(actions[env_id])
+            np.testing.assert_array_equal(vector.render()[env_id], single.render())
+
+
+def test_vector_bandit_render_counts_each_sub_env_trial_and_restarts_with_the_next_trial():
+    vector = gym.make_vec("MetaBandit-v0", num_envs=2, num_arms=2, num_episodes=2, render_mode="ansi")
+    vector.reset(seed=0, options={"tasks": [BanditTask([1.0, 0.0]), BanditTask([0.0, 1.0])]})
+    vector.step(np.array([0, 0]))
+    vector.step(np.array([0, 1]))  # both trials end here
+    first, second = vector.render()
+    assert first.splitlines()[2:4] == ["  0      2   1.00  1.00", "  1      0    -    0.00"]
+    assert second.splitlines()[2:4] == ["  0      1   0.00  0.00", "  1      1   1.00  1.00"]
+    vector.step(np.array([1, 1]))  # next-step autoreset: new trials, nothing pulled yet
+    assert all("pulls" in text and "last:" not in text for text in vector.render())

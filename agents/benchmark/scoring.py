@@ -4,7 +4,7 @@ An *agent factory* is any importable callable ``make_agent(env_id, env_kwargs, s
 agent`` (:class:`agents.evaluation.Agent`): it is called once per cell and seed, may
 train the agent there (with ``seed``) or build it from a checkpoint, and returns an
 object the shared evaluation protocol runs on the cell's held-out tasks. Its name on the
-command line is ``"module.path:attribute"`` (:func:`load_factory`).
+command line is ``"module.path:attribute"`` or ``"path/to/file.py:attribute"`` (:func:`load_factory`).
 
 Report (JSON, ``schema`` = :data:`SCHEMA`)::
 
@@ -30,11 +30,14 @@ what is wrong with a malformed one.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import meta_envs
@@ -49,21 +52,27 @@ SCHEMA = "meta_envs.benchmark/1"
 AgentFactory = Callable[[str, dict[str, Any], int], Agent]
 
 
+#: the forms ``--agent`` accepts, for error messages
+FACTORY_FORMS = "'module.path:factory' (e.g. examples.bayes_ucb_agent:make_agent) or 'path/to/file.py:factory'"
+
+
 def load_factory(path: str) -> AgentFactory:
-    """Import ``"module.path:attribute"`` and return the callable.
+    """Import ``"module.path:attribute"`` or load ``"path/to/file.py:attribute"``; the callable.
 
     :raises ValueError: for a malformed path, a module that does not import or a missing attribute.
     :raises TypeError: if the attribute is not callable.
     """
-    module_name, sep, attribute = path.partition(":")
+    # rpartition: a file path may hold a colon itself (a Windows drive)
+    module_name, sep, attribute = path.rpartition(":")
     if not sep or not module_name or not attribute:
-        raise ValueError(
-            f"--agent must look like 'module.path:factory' (e.g. examples.bayes_ucb_agent:make_agent), got {path!r}"
-        )
+        raise ValueError(f"--agent must look like {FACTORY_FORMS}, got {path!r}")
     try:
-        module = importlib.import_module(module_name)
+        module = _load_module(module_name)
     except Exception as error:  # any import-time failure is the user's module's, say which
-        raise ValueError(f"could not import {module_name!r} for --agent {path!r}: {type(error).__name__}: {error}") from error
+        raise ValueError(
+            f"could not import {module_name!r} for --agent {path!r} ({type(error).__name__}: {error}); "
+            f"--agent takes {FACTORY_FORMS}"
+        ) from error
     try:
         factory = getattr(module, attribute)
     except AttributeError:
@@ -71,6 +80,23 @@ def load_factory(path: str) -> AgentFactory:
     if not callable(factory):
         raise TypeError(f"--agent {path!r} is a {type(factory).__name__}, not a callable make_agent(env_id, env_kwargs, seed)")
     return factory
+
+
+def _load_module(name: str) -> ModuleType:
+    """The module ``name`` names: a ``.py`` file or a dotted module path."""
+    if not name.endswith(".py"):
+        return importlib.import_module(name)
+    file = Path(name)
+    if not file.is_file():
+        raise FileNotFoundError(f"no file {file}")
+    # a name of its own: the stem alone could replace an imported module (a file json.py)
+    module_name = f"agent_file_{file.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    module = importlib.util.module_from_spec(spec)
+    # registered before it runs, as an import would, so that its dataclasses resolve
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def score_suite(

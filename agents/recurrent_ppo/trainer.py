@@ -35,7 +35,7 @@ from stable_baselines3.common.logger import Logger
 from agents.recurrent_ppo.agent import RecurrentPPOAgent
 from agents.recurrent_ppo.config import RecurrentPPOConfig
 from agents.recurrent_ppo.policy import RL2RecurrentPolicy
-from agents.training.run_folder import MetricLogger, RunFolder, RunSpec, resolve_device
+from agents.training.run_folder import CheckpointSchedule, MetricLogger, RunFolder, RunSpec, atomic_write, resolve_device
 from agents.recurrent_ppo.sb3_vec_env import make_native_vec_env
 
 #: every logged quantity, in column order
@@ -224,7 +224,8 @@ def train(
     :param spec: the run.
     :param progress: called with the metrics after every iteration.
     :param resume: continue from ``checkpoints/latest.zip``.
-    :param checkpoint_every: also keep a snapshot every this many iterations.
+    :param checkpoint_every: also keep a snapshot every this many iterations (``latest``
+        is refreshed then and every ``spec.checkpoint_minutes``).
     :param stop: checked after every iteration; when true, the run saves its checkpoint and returns.
     :return: the final policy as an agent.
     """
@@ -243,6 +244,7 @@ def train(
     else:
         remaining = spec.timesteps - model.num_timesteps
     logger = MetricLogger(folder, iteration, model.num_timesteps)
+    schedule = CheckpointSchedule(checkpoint_every, spec.checkpoint_minutes)
 
     stopping = False  # set only once a checkpoint holds the iteration just done
 
@@ -252,10 +254,10 @@ def train(
         progress(metrics)
         done = metrics["iteration"]
         requested = stop()
-        if spec.done(done, metrics["env_steps"]) or done % checkpoint_every == 0 or requested:
-            save_checkpoint(model, folder.latest_checkpoint)
-            if done % checkpoint_every == 0:
-                shutil.copyfile(folder.latest_checkpoint, folder.snapshot(done))
+        if schedule.due(done, spec.done(done, metrics["env_steps"]) or requested):
+            atomic_write(folder.latest_checkpoint, lambda path: save_checkpoint(model, path))
+            if schedule.snapshot(done):
+                atomic_write(folder.snapshot(done), lambda path: shutil.copyfile(folder.latest_checkpoint, path))
         stopping = requested
 
     try:

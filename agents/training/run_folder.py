@@ -11,7 +11,8 @@ A run folder (``scripts/train.py --out DIR``) holds::
     learning_curve.png   mean trial return against env steps
     eval.json            the final evaluation in the results layout (agents.evaluation)
 
-Nothing here depends on the algorithm: a learner writes its checkpoints and calls
+Nothing here depends on the algorithm: a learner writes its checkpoints through
+:func:`atomic_write` when :class:`CheckpointSchedule` says so and calls
 :class:`MetricLogger`; ``scripts/train.py`` does the rest.
 """
 
@@ -21,7 +22,10 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,8 @@ class RunSpec:
     :param hyperparameters: the learner's config dataclass as a dict.
     :param eval_tasks: size of the held-out task set of the final evaluation.
     :param eval_seed: seed of that task set.
+    :param checkpoint_minutes: refresh ``checkpoints/latest`` at least this often (wall
+        time), besides every ``checkpoint_every`` iterations; a crash loses at most this much.
     """
 
     algo: str
@@ -61,6 +67,7 @@ class RunSpec:
     hyperparameters: dict[str, Any]
     eval_tasks: int = 1000
     eval_seed: int = 0
+    checkpoint_minutes: float = 5.0
 
     def done(self, iteration: int, env_steps: int) -> bool:
         """Whether the budget is spent after ``iteration`` iterations and ``env_steps`` steps."""
@@ -132,6 +139,63 @@ class RunFolder:
         return RunSpec(**json.loads(self.config.read_text()))
 
 
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Make ``path`` by ``write(temporary)`` then an atomic rename, so that a kill during the
+    write leaves the previous file whole (a reader sees the old file or the new one).
+
+    :param path: the file to (re)place.
+    :param write: writes the whole file at the path it is given; that path keeps
+        ``path``'s suffix (SB3's ``model.save`` appends ``.zip`` to a path without one).
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        write(temporary)
+        # the bytes must be on disk before the rename points at them, or a power cut can
+        # leave the new name on an empty file
+        with temporary.open("rb") as f:
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+class CheckpointSchedule:
+    """When a learner refreshes ``checkpoints/latest``: every ``every_iterations`` iterations
+    (those also keep an ``iter_NNNNNN`` snapshot), every ``minutes`` of wall time, and at
+    the end of a session.
+
+    :param every_iterations: snapshot period in iterations.
+    :param minutes: longest wall time between two refreshes of ``latest``.
+    :param clock: seconds of a monotonic clock (a parameter so tests need not wait).
+    """
+
+    def __init__(self, every_iterations: int, minutes: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if every_iterations < 1 or not minutes >= 0:
+            raise ValueError(
+                f"checkpoints need every_iterations >= 1 and minutes >= 0, got {every_iterations} and {minutes}"
+            )
+        self.every_iterations = every_iterations
+        self.seconds = 60.0 * minutes
+        self.clock = clock
+        self.last = clock()
+
+    def snapshot(self, iteration: int) -> bool:
+        """Whether ``iteration`` keeps an ``iter_NNNNNN`` snapshot."""
+        return iteration % self.every_iterations == 0
+
+    def due(self, iteration: int, final: bool) -> bool:
+        """Whether to write ``latest`` after ``iteration``; a true answer restarts the clock.
+
+        :param iteration: the iteration just done.
+        :param final: the session ends after it (budget spent or a stop asked for).
+        """
+        if final or self.snapshot(iteration) or self.clock() - self.last >= self.seconds:
+            self.last = self.clock()
+            return True
+        return False
+
+
 class StopSignal:
     """Ctrl-C (SIGINT) or SIGTERM asks a training loop to stop after its current iteration.
 
@@ -170,7 +234,7 @@ class MetricLogger:
     """Writes one row of named quantities per iteration to ``progress.csv`` and TensorBoard.
 
     TensorBoard's step is ``env_steps``. On resume, rows and events after the checkpoint
-    (written before a crash) are dropped.
+    (written before a crash) are dropped, so each iteration has exactly one row.
 
     :param folder: the run folder.
     :param resume_iteration: the iteration the run resumes after (0 for a new run).
@@ -187,15 +251,19 @@ class MetricLogger:
             with self.path.open() as f:
                 reader = csv.DictReader(f)
                 self.fields = reader.fieldnames
-                rows = [r for r in reader if int(r["iteration"]) <= resume_iteration]
+                # a row cut short by a kill has missing fields (None); it is past the checkpoint
+                rows = [r for r in reader if None not in r.values() and int(r["iteration"]) <= resume_iteration]
         if self.fields is not None:
-            with self.path.open("w", newline="") as f:
-                writer = csv.DictWriter(f, self.fields)
-                writer.writeheader()
-                writer.writerows(rows)
+            atomic_write(self.path, lambda temporary: self._write_rows(temporary, rows))
         elif self.path.exists():
             self.path.unlink()
         self.writer = SummaryWriter(str(folder.tensorboard), purge_step=resume_env_steps + 1 if resume_iteration else None)
+
+    def _write_rows(self, path: Path, rows: list[dict[str, str]]) -> None:
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, self.fields)
+            writer.writeheader()
+            writer.writerows(rows)
 
     def log(self, metrics: dict[str, float]) -> None:
         """Append ``metrics`` (must include ``iteration`` and ``env_steps``)."""

@@ -23,7 +23,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from agents.training.run_folder import MetricLogger, RunFolder, RunSpec, resolve_device
+from agents.training.run_folder import CheckpointSchedule, MetricLogger, RunFolder, RunSpec, atomic_write, resolve_device
 from agents.trpo_gru.agent import TRPOGRUAgent
 from agents.trpo_gru.config import TRPOConfig
 from agents.trpo_gru.policy import RecurrentNet, ValueNet, is_image_space
@@ -242,7 +242,8 @@ def train(
     :param spec: the run.
     :param progress: called with the metrics after every iteration.
     :param resume: continue from ``checkpoints/latest.pt``.
-    :param checkpoint_every: also keep a snapshot every this many iterations.
+    :param checkpoint_every: also keep a snapshot every this many iterations (``latest``
+        is refreshed then and every ``spec.checkpoint_minutes``).
     :param stop: checked after every iteration; when true, the run saves its checkpoint and returns.
     :return: the trainer, holding the final policy.
     """
@@ -254,17 +255,18 @@ def train(
         # on the CPU first: the generator state must stay a CPU tensor
         trainer.load_state_dict(torch.load(folder.latest_checkpoint, map_location="cpu", weights_only=True))
     logger = MetricLogger(folder, trainer.iteration, trainer.env_steps)
+    schedule = CheckpointSchedule(checkpoint_every, spec.checkpoint_minutes)
     try:
         while not spec.done(trainer.iteration, trainer.env_steps):
             metrics = trainer.train_iteration()
             logger.log(metrics)
             progress(metrics)
             final = spec.done(trainer.iteration, trainer.env_steps) or stop()
-            if final or trainer.iteration % checkpoint_every == 0:
+            if schedule.due(trainer.iteration, final):
                 state = trainer.state_dict()
-                torch.save(state, folder.latest_checkpoint)
-                if trainer.iteration % checkpoint_every == 0:
-                    torch.save(state, folder.snapshot(trainer.iteration))
+                atomic_write(folder.latest_checkpoint, lambda path: torch.save(state, path))
+                if schedule.snapshot(trainer.iteration):
+                    atomic_write(folder.snapshot(trainer.iteration), lambda path: torch.save(state, path))
             if final:
                 break
     finally:

@@ -76,7 +76,7 @@ from gymnasium.vector import AutoresetMode
 
 from meta_envs.maze.dynamics import MazeDynamics
 from meta_envs.maze.rendering import maze_text, top_down_image
-from meta_envs.trial import RL2Env, RL2VectorEnv
+from meta_envs.trial import RL2Env, RL2VectorEnv, TrialBatch
 
 class MetaMazeEnv(RL2Env):
     """One maze trial per Gymnasium episode (see the module docstring).
@@ -117,49 +117,66 @@ class MetaMazeEnv(RL2Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         result = super().reset(seed=seed, options=options)
-        self._trace = [self._where()]
+        self._trace = [where(self._trial, 0)]
         return result
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         result = super().step(action)
-        self._trace.append(self._where())
+        self._trace.append(where(self._trial, 0))
         return result
 
-    def _where(self) -> tuple[int, int, int]:
-        row, col, _ = self._trial.dynamics.agent_state(0)
-        # after the last episode the agent stays where it ended: count it in that episode
-        return min(int(self._trial.episode_index[0]), self.num_episodes - 1), row, col
 
     def render(self) -> np.ndarray | str | None:
         """``"rgb_array"``: the maze from above; ``"ansi"``: the trial as text."""
-        if self.render_mode != "rgb_array":
+        if self.render_mode is None:
             return super().render()
-        task, dynamics = self.task, self._trial.dynamics
-        current = self._trace[-1][0]
-        return top_down_image(
-            task.walls, task.start, task.goal, dynamics.agent_state(0),
-            visited_earlier=[(r, c) for e, r, c in self._trace if e < current],
-            visited_now=[(r, c) for e, r, c in self._trace if e == current],
-            in_view=dynamics.view_squares(0),
-        )
+        return render_maze(self.render_mode, self._trial, 0, self._trace)
 
-    def render_text(self) -> str:
-        task = self.task
-        current = self._trace[-1][0]
-        visited = [(r, c) for e, r, c in self._trace if e == current]
-        lengths = f"shortest path {self._trial.dynamics.shortest_path_length[0]} moves"
-        text = maze_text(task.walls, task.start, task.goal, self._trial.dynamics.agent_state(0), visited)
-        return text + "\n" + lengths
+
+def where(trial: TrialBatch, env_id: int) -> tuple[int, int, int]:
+    """``(episode, row, column)`` of sub-env ``env_id``'s agent, one point of its trace."""
+    row, col, _ = trial.dynamics.agent_state(env_id)
+    # after the last episode the agent stays where it ended: count it in that episode
+    return min(int(trial.episode_index[env_id]), trial.num_episodes - 1), row, col
+
+
+def render_maze(
+    render_mode: str, trial: TrialBatch, env_id: int, trace: list[tuple[int, int, int]]
+) -> np.ndarray | str:
+    """Sub-env ``env_id``'s rendering (module docstring), single and vector env alike.
+
+    :param render_mode: ``"rgb_array"`` or ``"ansi"``.
+    :param trial: the trials.
+    :param env_id: the sub-env.
+    :param trace: ``(episode, row, column)`` of every square its agent stood on in this trial.
+    """
+    dynamics = trial.dynamics
+    task = dynamics.task(env_id)
+    current = trace[-1][0]
+    visited_now = [(r, c) for e, r, c in trace if e == current]
+    if render_mode == "rgb_array":
+        return top_down_image(
+            task.walls, task.start, task.goal, dynamics.agent_state(env_id),
+            visited_earlier=[(r, c) for e, r, c in trace if e < current],
+            visited_now=visited_now,
+            in_view=dynamics.view_squares(env_id),
+        )
+    header = f"episode {trial.episode_index[env_id]}/{trial.num_episodes}, step {trial.step_in_episode[env_id]}"
+    text = maze_text(task.walls, task.start, task.goal, dynamics.agent_state(env_id), visited_now)
+    return f"{header}\n{text}\nshortest path {dynamics.shortest_path_length[env_id]} moves\n"
 
 
 class MetaMazeVectorEnv(RL2VectorEnv):
     """``num_envs`` maze trials stepped with batched numpy (see :class:`RL2VectorEnv`).
 
-    Takes :class:`MetaMazeEnv`'s keyword arguments (but no ``render_mode``) and:
+    Takes :class:`MetaMazeEnv`'s keyword arguments (``render_mode`` included: ``render()``
+    returns one rendering per sub-env) and:
 
     :param num_envs: number of sub-environments.
     :param autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default) or ``SAME_STEP``.
     """
+
+    metadata: dict[str, Any] = MetaMazeEnv.metadata
 
     def __init__(
         self,
@@ -173,8 +190,38 @@ class MetaMazeVectorEnv(RL2VectorEnv):
         step_cost: float = 0.04,
         wall_cost: float = 0.001,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = None,
     ) -> None:
         dynamics = MazeDynamics(
             num_envs, size, horizon, obs_mode, view_size, goal_reward, step_cost, wall_cost
         )
-        super().__init__(dynamics, num_episodes, autoreset_mode)
+        super().__init__(dynamics, num_episodes, autoreset_mode, render_mode)
+        #: per sub-env, the squares of its current trial (kept only with a render_mode)
+        self._traces: list[list[tuple[int, int, int]]] = [[] for _ in range(num_envs)]
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        result = super().reset(seed=seed, options=options)
+        if self.render_mode is not None:
+            for env_id in np.flatnonzero(self.fresh_trials()):
+                self._traces[env_id] = [where(self._trial, env_id)]
+        return result
+
+    def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        result = super().step(actions)
+        if self.render_mode is not None:
+            fresh = self.fresh_trials()
+            for env_id in range(self.num_envs):
+                point = where(self._trial, env_id)
+                self._traces[env_id] = [point] if fresh[env_id] else [*self._traces[env_id], point]
+        return result
+
+    def render(self) -> tuple[np.ndarray | str, ...] | None:
+        """Each sub-env's rendering (as :class:`MetaMazeEnv` renders it), in a tuple."""
+        if self.render_mode is None:
+            return super().render()
+        return tuple(
+            render_maze(self.render_mode, self._trial, env_id, self._traces[env_id])
+            for env_id in range(self.num_envs)
+        )
