@@ -14,6 +14,7 @@ from agents.baselines import RandomAgent
 from agents.baselines.registry import make_baselines
 from agents.benchmark import SCHEMA, get_suite, list_suites, load_factory, load_report, score_suite, write_report
 from agents.benchmark.aggregate import aggregate_scores
+from agents.benchmark.report import format_markdown
 from agents.benchmark.references import REFERENCES_PATH, cell_normalizer, load_references
 from agents.evaluation import check_agent, evaluate
 
@@ -190,3 +191,37 @@ def test_score_suite_rejects_bad_cells_seeds_and_names_before_running():
         score_suite(make_agent, "rl2-bandits-v0", cells=["k=5,n=10", "k=5,n=10"], progress=False)
     with pytest.raises(ValueError, match="seeds must be distinct integers"):
         score_suite(make_agent, "rl2-bandits-v0", seeds=[0, 0], cells=["k=5,n=10"], progress=False)
+
+
+class SeededRandomAgent:
+    """Uniformly random arms from the generator ``reset`` seeds: a seeded stochastic agent."""
+
+    def __init__(self, num_arms: int) -> None:
+        self.num_arms = num_arms
+        self.rng = np.random.default_rng(0)
+        self.num_envs = 0
+
+    def reset(self, num_envs: int, seed: int) -> None:
+        self.num_envs, self.rng = num_envs, np.random.default_rng(seed)
+
+    def act(self, observation):
+        return self.rng.integers(self.num_arms, size=self.num_envs)
+
+
+def test_two_seeds_of_a_seeded_stochastic_agent_differ_and_a_deterministic_agent_gets_task_intervals():
+    def factory(env_id, env_kwargs, seed):
+        return SeededRandomAgent(env_kwargs["num_arms"])
+
+    report = score_suite(factory, "rl2-bandits-v0", seeds=[0, 1], cells=["k=5,n=10"], agent_name="seeded", progress=False)
+    first, second = report["cells"]["k=5,n=10"]["runs"]
+    assert first["mean"] != second["mean"] and first["per_episode"] != second["per_episode"]
+    assert report["aggregates"]["seeded"]["interval"] == "seeds"
+    # one arm to draw from: every seed gives the same run, a deterministic agent
+    deterministic = score_suite(lambda env_id, kwargs, seed: SeededRandomAgent(1), "rl2-bandits-v0", seeds=[0, 1],
+                                cells=["k=5,n=10"], agent_name="first_arm", progress=False)
+    aggregate = deterministic["aggregates"]["first_arm"]
+    assert aggregate["runs"] == 1 and aggregate["interval"] == "tasks"
+    assert aggregate["mean"]["low"] < aggregate["mean"]["point"] < aggregate["mean"]["high"]
+    assert deterministic["aggregates"]["gittins"]["interval"] == "tasks"
+    assert "gave identical runs in every cell (a deterministic agent)" in format_markdown(deterministic)
+    assert "identical runs" not in format_markdown(report)

@@ -5,8 +5,11 @@ cell's reference). For every method this computes the mean, the median, the
 interquartile mean (IQM) and the optimality gap (mean shortfall below 1) with 95%
 stratified-bootstrap confidence intervals over runs (``rliable.library.get_interval_estimates``),
 and performance profiles (the share of runs and cells scoring above τ, with their CIs).
-A method with a single run (a deterministic reference) gets an interval of zero width:
-its spread over seeds is not known. The bootstrap is seeded (:func:`_interval_estimates`).
+A method with a single run (a deterministic reference, or an agent whose seeds all gave
+the same run) has no spread over seeds; given the standard errors of its cells' scores
+over the held-out tasks, its interval is a bootstrap over the task sample instead
+(:func:`_task_intervals`), and without them it has none. Every aggregate says which
+(``"interval"``: ``"seeds"``, ``"tasks"`` or ``"none"``). The bootstraps are seeded.
 """
 
 from __future__ import annotations
@@ -57,20 +60,54 @@ def _interval_estimates(matrices, func, reps: int, seed: int):
     return {m: points[m] for m in matrices}, {m: intervals[m] for m in matrices}
 
 
+def _task_intervals(scores: np.ndarray, errors: np.ndarray, reps: int, seed: int) -> np.ndarray:
+    """95% interval ``(2, len(METRICS))`` of a single run's metrics over the task sample.
+
+    Each cell's normalised score is a mean over its held-out tasks, so (central limit)
+    it is redrawn as ``Normal(score, error)``, independently per cell, ``reps`` times; the
+    interval is the 2.5 and 97.5 percentiles of the metrics of the redrawn rows. The
+    normaliser's own sampling error is not included.
+
+    :param scores: ``(1, cells)`` normalised scores.
+    :param errors: ``(cells,)`` their standard errors over tasks.
+    """
+    rng = np.random.default_rng(seed)
+    draws = scores[0] + errors * rng.standard_normal((reps, scores.shape[1]))
+    values = np.array([_metrics(row[None, :]) for row in draws])
+    return np.percentile(values, [2.5, 97.5], axis=0)
+
+
 def aggregate_scores(
-    matrices: Mapping[str, np.ndarray], reps: int = 2000, seed: int = 0
-) -> dict[str, dict[str, dict[str, float]]]:
-    """``{method: {"runs": int, metric: {"point", "low", "high"}}}`` for :data:`METRICS`
-    (a single run's interval is its point: there is no spread to estimate).
+    matrices: Mapping[str, np.ndarray],
+    task_errors: Mapping[str, np.ndarray] | None = None,
+    reps: int = 2000,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """``{method: {"runs": int, "interval": str, metric: {"point", "low", "high"}}}`` for
+    :data:`METRICS`. ``interval`` is ``"seeds"`` (stratified bootstrap over runs),
+    ``"tasks"`` (a single run with ``task_errors``: :func:`_task_intervals`) or ``"none"``
+    (a single run without: low and high are the point).
 
     :param matrices: method -> normalised scores ``(runs, cells)``.
+    :param task_errors: method -> ``(cells,)`` standard errors of its scores over the tasks.
     :param reps: bootstrap replications.
-    :param seed: seeds the bootstrap.
+    :param seed: seeds the bootstraps.
     """
+    task_errors = task_errors or {}
     points, intervals = _interval_estimates(matrices, _metrics, reps, seed)
+    kinds = {}
+    for method, scores in matrices.items():
+        if scores.shape[0] > 1:
+            kinds[method] = "seeds"
+        elif method in task_errors:
+            kinds[method] = "tasks"
+            intervals[method] = _task_intervals(scores, np.asarray(task_errors[method]), reps, seed)
+        else:
+            kinds[method] = "none"
     return {
         method: {
             "runs": int(matrices[method].shape[0]),
+            "interval": kinds[method],
             **{
                 name: {"point": float(points[method][i]), "low": float(intervals[method][0, i]),
                        "high": float(intervals[method][1, i])}
@@ -129,14 +166,16 @@ def plot_profiles(matrices: Mapping[str, np.ndarray], path, xlabel: str = r"norm
     plt.close(fig)
 
 
-def format_aggregates(aggregates: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
-    """A markdown table: one row per method, ``point [low, high]`` per metric (the point
-    alone for a single run, which has no interval)."""
-    header = "| method | runs | " + " | ".join(METRICS) + " |"
-    lines = [header, "|---|---|" + "---|" * len(METRICS)]
+def format_aggregates(aggregates: Mapping[str, Mapping[str, Any]]) -> str:
+    """A markdown table: one row per method, ``point [low, high]`` per metric and what the
+    95% interval is over (seeds or tasks); the point alone where there is no interval."""
+    header = "| method | runs | 95% CI over | " + " | ".join(METRICS) + " |"
+    lines = [header, "|---|---|---|" + "---|" * len(METRICS)]
     for method, values in aggregates.items():
-        several = values.get("runs", 2) > 1
-        cells = [f"{v['point']:.3f}" + (f" [{v['low']:.3f}, {v['high']:.3f}]" if several else "")
+        # reports written before "interval" existed: several runs meant a bootstrap over seeds
+        kind = values.get("interval", "seeds" if values.get("runs", 2) > 1 else "none")
+        cells = [f"{v['point']:.3f}" + (f" [{v['low']:.3f}, {v['high']:.3f}]" if kind != "none" else "")
                  for v in (values[m] for m in METRICS)]
-        lines.append(f"| {method} | {values.get('runs', '')} | " + " | ".join(cells) + " |")
+        over = {"seeds": "seeds", "tasks": "tasks", "none": "–"}[kind]
+        lines.append(f"| {method} | {values.get('runs', '')} | {over} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from agents.benchmark.aggregate import format_aggregates, plot_aggregates, plot_profiles
-from agents.benchmark.scoring import score_matrices, write_report
+from agents.benchmark.scoring import runs_identical, score_matrices, write_report
 
 #: how many baselines the per-cell plots show beside the agent and RL²
 SHOWN_BASELINES = 4
@@ -42,7 +42,15 @@ def format_markdown(report: dict[str, Any]) -> str:
             f"| {name} | {norm['random']:.2f} | {norm['reference_score']:.2f} ({norm['reference']}) | {rl2} | "
             f"{runs[0]['mean']:.2f} ± {runs[0]['ci95']:.2f} | {normalized:.3f} |"
         )
-    lines += ["", "## Aggregates (normalised scores; rliable, 95% stratified-bootstrap CIs over seeds where there are several)", "",
+    seeds = report["seeds"]
+    if len(seeds) > 1 and runs_identical(report):
+        lines += ["", f"**The agent's {len(seeds)} seeds {seeds} gave identical runs in every cell (a deterministic "
+                      "agent): its intervals below are over the held-out tasks, not over seeds.**"]
+    elif len(seeds) == 1:
+        lines += ["", "One agent seed: its intervals below are over the held-out tasks; its spread over seeds is "
+                      "not measured (--seeds 0,1,2)."]
+    lines += ["", "## Aggregates (normalised scores; rliable. 95% CIs: a stratified bootstrap over seeds where a "
+                  "method has several distinct runs, else a bootstrap over the held-out tasks)", "",
               format_aggregates(report["aggregates"]), ""]
     return "\n".join(lines)
 

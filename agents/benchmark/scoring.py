@@ -116,7 +116,8 @@ def score_suite(
                 start = time.perf_counter()
                 agent = check_agent(factory(cell.env_id, dict(cell.env_kwargs), seed),
                                     f"what the factory returned for {cell.env_id} {dict(cell.env_kwargs)}")
-                summary = evaluate(agent, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed).summary()
+                summary = evaluate(agent, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed,
+                                   agent_seed=seed).summary()
                 runs.append({"seed": seed, **summary, "normalized": normalizer(summary["mean"]),
                              "seconds": time.perf_counter() - start})
                 bar.update(1)
@@ -135,21 +136,50 @@ def score_suite(
         "versions": {"meta_envs": meta_envs.__version__, "python": platform.python_version()},
         "cells": report_cells,
     }
-    report["aggregates"] = aggregate_scores(score_matrices(report))
+    report["aggregates"] = aggregate_scores(score_matrices(report), task_standard_errors(report))
     return report
 
 
+def runs_identical(report: dict[str, Any]) -> bool:
+    """Whether every seed's run equals the first in every cell (mean and per-episode
+    returns): a deterministic agent, whose seeds carry no spread to estimate."""
+    return all(run["mean"] == cell["runs"][0]["mean"] and run["per_episode"] == cell["runs"][0]["per_episode"]
+               for cell in report["cells"].values() for run in cell["runs"])
+
+
+def _shared_references(report: dict[str, Any]) -> list[str]:
+    """The references present in every cell, but ``random`` (0 by definition)."""
+    cells = list(report["cells"].values())
+    return sorted(set.intersection(*(set(cell["references"]) for cell in cells)) - {"random"})
+
+
 def score_matrices(report: dict[str, Any]) -> dict[str, Any]:
-    """Normalised scores per method as ``(runs, cells)`` arrays: the agent's (one row per
-    seed) and every reference present in all cells (one row), in the report's cell order."""
+    """Normalised scores per method as ``(runs, cells)`` arrays, in the report's cell order:
+    the agent's (one row per seed, or a single row when :func:`runs_identical`) and every
+    reference present in all cells (one row)."""
     import numpy as np
 
     cells = list(report["cells"].values())
-    matrices = {report["agent"]: np.array([[run["normalized"] for run in cell["runs"]] for cell in cells]).T}
-    shared = set.intersection(*(set(cell["references"]) for cell in cells)) - {"random"}
-    for name in sorted(shared):
+    agent = np.array([[run["normalized"] for run in cell["runs"]] for cell in cells]).T
+    matrices = {report["agent"]: agent[:1] if runs_identical(report) else agent}
+    for name in _shared_references(report):
         matrices[name] = np.array([[cell["references"][name]["normalized"] for cell in cells]])
     return matrices
+
+
+def task_standard_errors(report: dict[str, Any]) -> dict[str, Any]:
+    """Per method of :func:`score_matrices`, the standard error of each cell's normalised
+    score over the held-out tasks, ``(cells,)``: the stored 95% half-width over tasks
+    (``1.96 * std / sqrt(num_tasks)``) divided by 1.96 and by the cell's normaliser span.
+    The agent's is its first run's (used only when its runs are identical)."""
+    import numpy as np
+
+    cells = list(report["cells"].values())
+    span = np.array([cell["normalizer"]["reference_score"] - cell["normalizer"]["random"] for cell in cells])
+    errors = {report["agent"]: np.array([cell["runs"][0]["ci95"] for cell in cells])}
+    for name in _shared_references(report):
+        errors[name] = np.array([cell["references"][name]["ci95"] for cell in cells])
+    return {name: value / 1.96 / span for name, value in errors.items()}
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> None:
