@@ -164,9 +164,9 @@ def test_benchmark_cli_lists_suites_scores_a_toy_agent_and_rejects_bad_input(tmp
     assert "rl2-mdps-v0" in listing and "k=50,n=500" in listing
     out = tmp_path / "bench"
     assert benchmark.main(["--agent", "examples.bayes_ucb_agent:make_agent", "--cell", "k=5,n=10", "--out", str(out),
-                           "--name", "bayes_ucb", "--seeds", "0,1", "--no-progress", "--threads", "1"]) == 0
+                           "--seeds", "0,1", "--no-progress", "--threads", "1"]) == 0
     printed = capsys.readouterr().out
-    assert "| k=5,n=10 |" in printed and "## Aggregates" in printed
+    assert "| k=5,n=10 |" in printed and "## Aggregates" in printed and "| bayes_ucb_agent | 2 |" in printed
     for name in ("report.json", "report.md", "cells.png", "per_episode.png", "aggregates.png", "performance_profile.png"):
         assert (out / name).stat().st_size > 0, name
     assert benchmark.main(["--from-json", str(out / "report.json"), "--out", str(tmp_path / "again"), "--threads", "1"]) == 0
@@ -225,3 +225,17 @@ def test_two_seeds_of_a_seeded_stochastic_agent_differ_and_a_deterministic_agent
     assert deterministic["aggregates"]["gittins"]["interval"] == "tasks"
     assert "gave identical runs in every cell (a deterministic agent)" in format_markdown(deterministic)
     assert "identical runs" not in format_markdown(report)
+
+
+def test_methods_keep_their_style_and_partial_rl2_is_shown_on_its_cells():
+    from agents.benchmark.aggregate import coverage_labels
+    from agents.benchmark.scoring import reference_cells, score_matrices
+    from agents.evaluation.palette import STYLES, method_style
+
+    assert method_style("random") == STYLES["random"] and method_style("my_agent") == method_style("my_agent")
+    assert method_style("my_agent") not in STYLES.values()
+    report = score_suite(make_agent, "rl2-bandits-v0", seeds=[0], cells=["k=5,n=100", "k=50,n=100"],
+                         agent_name="bayes_ucb", progress=False)
+    assert reference_cells(report)["rl2"] == ["k=5,n=100"]  # no shipped RL² agent at k=50,n=100
+    assert score_matrices(report)["rl2"].shape == (1, 1) and report["aggregates"]["rl2"]["cells"] == 1
+    assert coverage_labels({"bayes_ucb": 2, "rl2": 1}) == {"bayes_ucb": "bayes_ucb", "rl2": "rl2 (1 of 2 cells)"}

@@ -147,39 +147,50 @@ def runs_identical(report: dict[str, Any]) -> bool:
                for cell in report["cells"].values() for run in cell["runs"])
 
 
-def _shared_references(report: dict[str, Any]) -> list[str]:
-    """The references present in every cell, but ``random`` (0 by definition)."""
-    cells = list(report["cells"].values())
-    return sorted(set.intersection(*(set(cell["references"]) for cell in cells)) - {"random"})
+#: references shown on the cells that have them even where other cells lack one (RL² is
+#: shipped for some cells only); every other reference must be in every cell to be shown
+PARTIAL_REFERENCES = ("rl2",)
+
+
+def reference_cells(report: dict[str, Any]) -> dict[str, list[str]]:
+    """The references compared with the agent and the cells each is scored on: those in
+    every cell (but ``random``, 0 by definition), and :data:`PARTIAL_REFERENCES` on the
+    cells that have them."""
+    cells = report["cells"]
+    shared = set.intersection(*(set(cell["references"]) for cell in cells.values())) - {"random"}
+    partial = {name for cell in cells.values() for name in cell["references"] if name in PARTIAL_REFERENCES}
+    return {name: [c for c, cell in cells.items() if name in cell["references"]] for name in sorted(shared | partial)}
 
 
 def score_matrices(report: dict[str, Any]) -> dict[str, Any]:
     """Normalised scores per method as ``(runs, cells)`` arrays, in the report's cell order:
-    the agent's (one row per seed, or a single row when :func:`runs_identical`) and every
-    reference present in all cells (one row)."""
+    the agent's (one row per seed, or a single row when :func:`runs_identical`) and each
+    reference of :func:`reference_cells` (one row, on its cells only)."""
     import numpy as np
 
     cells = list(report["cells"].values())
     agent = np.array([[run["normalized"] for run in cell["runs"]] for cell in cells]).T
     matrices = {report["agent"]: agent[:1] if runs_identical(report) else agent}
-    for name in _shared_references(report):
-        matrices[name] = np.array([[cell["references"][name]["normalized"] for cell in cells]])
+    for name, names in reference_cells(report).items():
+        matrices[name] = np.array([[report["cells"][c]["references"][name]["normalized"] for c in names]])
     return matrices
 
 
 def task_standard_errors(report: dict[str, Any]) -> dict[str, Any]:
-    """Per method of :func:`score_matrices`, the standard error of each cell's normalised
-    score over the held-out tasks, ``(cells,)``: the stored 95% half-width over tasks
+    """Per method of :func:`score_matrices`, the standard error of each of its cells'
+    normalised score over the held-out tasks: the stored 95% half-width over tasks
     (``1.96 * std / sqrt(num_tasks)``) divided by 1.96 and by the cell's normaliser span.
     The agent's is its first run's (used only when its runs are identical)."""
     import numpy as np
 
-    cells = list(report["cells"].values())
-    span = np.array([cell["normalizer"]["reference_score"] - cell["normalizer"]["random"] for cell in cells])
-    errors = {report["agent"]: np.array([cell["runs"][0]["ci95"] for cell in cells])}
-    for name in _shared_references(report):
-        errors[name] = np.array([cell["references"][name]["ci95"] for cell in cells])
-    return {name: value / 1.96 / span for name, value in errors.items()}
+    def span(cell: dict[str, Any]) -> float:
+        return cell["normalizer"]["reference_score"] - cell["normalizer"]["random"]
+
+    cells = report["cells"]
+    errors = {report["agent"]: np.array([cell["runs"][0]["ci95"] / span(cell) for cell in cells.values()])}
+    for name, names in reference_cells(report).items():
+        errors[name] = np.array([cells[c]["references"][name]["ci95"] / span(cells[c]) for c in names])
+    return {name: value / 1.96 for name, value in errors.items()}
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> None:
