@@ -239,3 +239,12 @@ def test_methods_keep_their_style_and_partial_rl2_is_shown_on_its_cells():
     assert reference_cells(report)["rl2"] == ["k=5,n=100"]  # no shipped RL² agent at k=50,n=100
     assert score_matrices(report)["rl2"].shape == (1, 1) and report["aggregates"]["rl2"]["cells"] == 1
     assert coverage_labels({"bayes_ucb": 2, "rl2": 1}) == {"bayes_ucb": "bayes_ucb", "rl2": "rl2 (1 of 2 cells)"}
+
+
+def test_reference_levels_fill_in_defaults_and_come_from_the_stored_references():
+    from agents.benchmark.references import reference_levels
+
+    stored = load_references(get_suite("rl2-bandits-v0"))["k=5,n=10"]["results"]
+    levels = reference_levels("MetaBandit-v0", {"num_arms": 5, "num_episodes": 10})
+    assert levels == {name: stored[name]["mean"] for name in ("random", "bayes_optimal", "rl2")}
+    assert reference_levels("MetaBandit-v0", {"num_arms": 7, "num_episodes": 10}) == {}
