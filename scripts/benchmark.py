@@ -41,6 +41,11 @@ def describe_suites() -> str:
     return "\n".join(lines)
 
 
+def factory_name(path: str) -> str:
+    """The short name of the factory ``"module.path:attribute"``: the module's last part."""
+    return path.partition(":")[0].rpartition(".")[2]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", default="rl2-bandits-v0", help="the suite (default: rl2-bandits-v0; see --list)")
     parser.add_argument("--seeds", type=parse_seeds, default=[0], help="the agent's seeds, e.g. 0,1,2 (default: 0)")
     parser.add_argument("--cell", action="append", dest="cells", help="a cell of the suite (repeatable; default: all)")
-    parser.add_argument("--name", help="the agent's name in the report (default: the --agent path)")
+    parser.add_argument("--name", help="the agent's short name in the report and figures (default: the factory's "
+                                       "module, e.g. bayes_ucb_agent for examples.bayes_ucb_agent:make_agent)")
     parser.add_argument("--out", help="output folder (default: benchmark-<suite>)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_threads_flag(parser)
@@ -73,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 suite.cell(name)
             sys.path.insert(0, os.getcwd())
             factory = load_factory(args.agent)
-            report = score_suite(factory, suite, args.seeds, cells, args.name or args.agent, progress=not args.no_progress)
+            report = score_suite(factory, suite, args.seeds, cells, args.name or factory_name(args.agent), progress=not args.no_progress)
     except (ValueError, TypeError) as error:
         parser.exit(2, f"benchmark.py: error: {error}\n")
     out = args.out or f"benchmark-{report['suite']['id']}"

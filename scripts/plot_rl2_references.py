@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt
 
 from agents.benchmark.references import load_references
 from agents.benchmark.suites import SUITES
+from agents.evaluation.palette import method_style
 from agents.evaluation.paper_tables import load_paper_table
 from agents.pretrained import RECIPES
 from agents.training.run_folder import RunFolder, read_progress
@@ -52,11 +53,12 @@ def plot_learning_curves(out: Path) -> list[Path]:
         fig, axes = plt.subplots(1, len(recipes), figsize=(4 * len(recipes), 3.2), dpi=110, squeeze=False)
         for ax, recipe in zip(axes[0], recipes):
             columns = read_progress(RunFolder(recipe.path))
-            ax.plot(columns["env_steps"], columns["mean_trial_return"], lw=1.2, label="RL² (TRPO-GRU), training trials")
+            ax.plot(columns["env_steps"], columns["mean_trial_return"], lw=1.2, color=method_style("rl2").color,
+                    label="RL² (TRPO-GRU), training trials")
             if table is not None:
                 paper = table.cells.get(table.cell_name(recipe.env_kwargs), {}).get("rl2")
                 if paper is not None:
-                    ax.axhline(paper, color="k", ls="--", lw=0.8, label=f"paper RL² {paper:g}")
+                    ax.axhline(paper, color=method_style("rl2").color, ls=":", lw=1.0, label=f"paper RL² {paper:g}")
             setting = ", ".join(f"{key}={value}" for key, value in recipe.env_kwargs.items())
             ax.set_title(f"{env_id} {setting}", fontsize=8)
             ax.set_xlabel("env steps", fontsize=8)
@@ -86,11 +88,12 @@ def plot_fast_learning(out: Path) -> Path | None:
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), dpi=110, squeeze=False)
     for ax, (suite, cell, results, yardstick) in zip(axes.flat, panels):
-        for name, style in (("rl2", "-o"), (yardstick, "-s"), ("random", "--")):
+        for name in ("rl2", yardstick, "random"):
             if name in results:
                 curve = results[name]["per_episode"]
                 label = "RL² (TRPO-GRU)" if name == "rl2" else name
-                ax.plot(range(1, len(curve) + 1), curve, style, ms=3, lw=1.2, label=label)
+                ax.plot(range(1, len(curve) + 1), curve, ms=3, lw=1.2, label=label,
+                        markevery=max(1, len(curve) // 10), **method_style(name).kwargs())
         ax.set_title(f"{cell.env_id} {cell.name}", fontsize=8)
         ax.set_xlabel("episode in trial", fontsize=8)
         ax.set_ylabel("mean return (1000 held-out tasks)", fontsize=7)

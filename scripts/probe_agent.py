@@ -45,11 +45,15 @@ def plot_probe(env_id: str, env_kwargs: dict, curves: dict[str, dict], path: Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from agents.evaluation.palette import method_style
+
     name = "regret_per_pull" if env_id == "MetaBandit-v0" else "per_episode"
-    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for agent, agent_curves in curves.items():
         values = agent_curves[name]
-        ax.plot(range(1, len(values) + 1), values, label=agent)
+        style = method_style(agent)
+        ax.plot(range(1, len(values) + 1), values, label=agent, color=style.color, marker=style.marker,
+                markevery=max(1, len(values) // 10), markersize=5)
     setting = ", ".join(f"{k}={v}" for k, v in env_kwargs.items())
     ax.set_xlabel("pull" if name == "regret_per_pull" else "episode of the trial")
     ax.set_ylabel("mean regret of the pull (max p − p of the arm)" if name == "regret_per_pull" else "mean return")
@@ -57,8 +61,8 @@ def plot_probe(env_id: str, env_kwargs: dict, curves: dict[str, dict], path: Pat
     if name == "regret_per_pull":
         ax.set_xscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", frameon=False)
-    fig.savefig(path, dpi=120)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -127,6 +127,16 @@ def session_record(
     }
 
 
+def plot_run_curve(folder: RunFolder, spec: RunSpec) -> None:
+    """The run's ``learning_curve.png``: titled with its filled-in setting, with the random
+    policy, the cell's reference and the shipped RL² agent where a suite cell has the setting."""
+    from agents.benchmark.references import reference_levels
+    from meta_envs.settings import env_setting
+
+    setting = ", ".join(f"{key}={value}" for key, value in env_setting(spec.env_id, spec.env_kwargs).items())
+    plot_learning_curve(folder, f"{spec.algo} on {spec.env_id} ({setting})", reference_levels(spec.env_id, spec.env_kwargs))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     pre = argparse.ArgumentParser(add_help=False)  # which algo's flags to add
@@ -188,11 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     train_seconds = time.perf_counter() - start
     folder.record_session(session_record(argv, args, spec, folder, train_seconds, stop.requested()))
     if stop.requested():
-        plot_learning_curve(folder, f"{spec.algo} on {spec.env_id} {spec.env_kwargs}")
+        plot_run_curve(folder, spec)
         print(f"stopped after {train_seconds:.0f} s with a checkpoint; continue with: "
               f"python scripts/train.py --resume {folder.path}")
         return 130
-    plot_learning_curve(folder, f"{spec.algo} on {spec.env_id} {spec.env_kwargs}")
+    plot_run_curve(folder, spec)
     document = evaluate_with_random(agent, spec.algo, spec.env_id, spec.env_kwargs, spec.eval_tasks, spec.eval_seed)
     write_results(folder.eval, document)
     print(format_table(document))

@@ -14,6 +14,7 @@ from agents.baselines import RandomAgent
 from agents.baselines.registry import make_baselines
 from agents.benchmark import SCHEMA, get_suite, list_suites, load_factory, load_report, score_suite, write_report
 from agents.benchmark.aggregate import aggregate_scores
+from agents.benchmark.report import format_markdown
 from agents.benchmark.references import REFERENCES_PATH, cell_normalizer, load_references
 from agents.evaluation import check_agent, evaluate
 
@@ -163,9 +164,9 @@ def test_benchmark_cli_lists_suites_scores_a_toy_agent_and_rejects_bad_input(tmp
     assert "rl2-mdps-v0" in listing and "k=50,n=500" in listing
     out = tmp_path / "bench"
     assert benchmark.main(["--agent", "examples.bayes_ucb_agent:make_agent", "--cell", "k=5,n=10", "--out", str(out),
-                           "--name", "bayes_ucb", "--seeds", "0,1", "--no-progress", "--threads", "1"]) == 0
+                           "--seeds", "0,1", "--no-progress", "--threads", "1"]) == 0
     printed = capsys.readouterr().out
-    assert "| k=5,n=10 |" in printed and "## Aggregates" in printed
+    assert "| k=5,n=10 |" in printed and "## Aggregates" in printed and "| bayes_ucb_agent | 2 |" in printed
     for name in ("report.json", "report.md", "cells.png", "per_episode.png", "aggregates.png", "performance_profile.png"):
         assert (out / name).stat().st_size > 0, name
     assert benchmark.main(["--from-json", str(out / "report.json"), "--out", str(tmp_path / "again"), "--threads", "1"]) == 0
@@ -190,3 +191,60 @@ def test_score_suite_rejects_bad_cells_seeds_and_names_before_running():
         score_suite(make_agent, "rl2-bandits-v0", cells=["k=5,n=10", "k=5,n=10"], progress=False)
     with pytest.raises(ValueError, match="seeds must be distinct integers"):
         score_suite(make_agent, "rl2-bandits-v0", seeds=[0, 0], cells=["k=5,n=10"], progress=False)
+
+
+class SeededRandomAgent:
+    """Uniformly random arms from the generator ``reset`` seeds: a seeded stochastic agent."""
+
+    def __init__(self, num_arms: int) -> None:
+        self.num_arms = num_arms
+        self.rng = np.random.default_rng(0)
+        self.num_envs = 0
+
+    def reset(self, num_envs: int, seed: int) -> None:
+        self.num_envs, self.rng = num_envs, np.random.default_rng(seed)
+
+    def act(self, observation):
+        return self.rng.integers(self.num_arms, size=self.num_envs)
+
+
+def test_two_seeds_of_a_seeded_stochastic_agent_differ_and_a_deterministic_agent_gets_task_intervals():
+    def factory(env_id, env_kwargs, seed):
+        return SeededRandomAgent(env_kwargs["num_arms"])
+
+    report = score_suite(factory, "rl2-bandits-v0", seeds=[0, 1], cells=["k=5,n=10"], agent_name="seeded", progress=False)
+    first, second = report["cells"]["k=5,n=10"]["runs"]
+    assert first["mean"] != second["mean"] and first["per_episode"] != second["per_episode"]
+    assert report["aggregates"]["seeded"]["interval"] == "seeds"
+    # one arm to draw from: every seed gives the same run, a deterministic agent
+    deterministic = score_suite(lambda env_id, kwargs, seed: SeededRandomAgent(1), "rl2-bandits-v0", seeds=[0, 1],
+                                cells=["k=5,n=10"], agent_name="first_arm", progress=False)
+    aggregate = deterministic["aggregates"]["first_arm"]
+    assert aggregate["runs"] == 1 and aggregate["interval"] == "tasks"
+    assert aggregate["mean"]["low"] < aggregate["mean"]["point"] < aggregate["mean"]["high"]
+    assert deterministic["aggregates"]["gittins"]["interval"] == "tasks"
+    assert "gave identical runs in every cell (a deterministic agent)" in format_markdown(deterministic)
+    assert "identical runs" not in format_markdown(report)
+
+
+def test_methods_keep_their_style_and_partial_rl2_is_shown_on_its_cells():
+    from agents.benchmark.aggregate import coverage_labels
+    from agents.benchmark.scoring import reference_cells, score_matrices
+    from agents.evaluation.palette import STYLES, method_style
+
+    assert method_style("random") == STYLES["random"] and method_style("my_agent") == method_style("my_agent")
+    assert method_style("my_agent") not in STYLES.values()
+    report = score_suite(make_agent, "rl2-bandits-v0", seeds=[0], cells=["k=5,n=100", "k=50,n=100"],
+                         agent_name="bayes_ucb", progress=False)
+    assert reference_cells(report)["rl2"] == ["k=5,n=100"]  # no shipped RL² agent at k=50,n=100
+    assert score_matrices(report)["rl2"].shape == (1, 1) and report["aggregates"]["rl2"]["cells"] == 1
+    assert coverage_labels({"bayes_ucb": 2, "rl2": 1}) == {"bayes_ucb": "bayes_ucb", "rl2": "rl2 (1 of 2 cells)"}
+
+
+def test_reference_levels_fill_in_defaults_and_come_from_the_stored_references():
+    from agents.benchmark.references import reference_levels
+
+    stored = load_references(get_suite("rl2-bandits-v0"))["k=5,n=10"]["results"]
+    levels = reference_levels("MetaBandit-v0", {"num_arms": 5, "num_episodes": 10})
+    assert levels == {name: stored[name]["mean"] for name in ("random", "bayes_optimal", "rl2")}
+    assert reference_levels("MetaBandit-v0", {"num_arms": 7, "num_episodes": 10}) == {}

@@ -5,8 +5,11 @@ cell's reference). For every method this computes the mean, the median, the
 interquartile mean (IQM) and the optimality gap (mean shortfall below 1) with 95%
 stratified-bootstrap confidence intervals over runs (``rliable.library.get_interval_estimates``),
 and performance profiles (the share of runs and cells scoring above τ, with their CIs).
-A method with a single run (a deterministic reference) gets an interval of zero width:
-its spread over seeds is not known. The bootstrap is seeded (:func:`_interval_estimates`).
+A method with a single run (a deterministic reference, or an agent whose seeds all gave
+the same run) has no spread over seeds; given the standard errors of its cells' scores
+over the held-out tasks, its interval is a bootstrap over the task sample instead
+(:func:`_task_intervals`), and without them it has none. Every aggregate says which
+(``"interval"``: ``"seeds"``, ``"tasks"`` or ``"none"``). The bootstraps are seeded.
 """
 
 from __future__ import annotations
@@ -57,20 +60,55 @@ def _interval_estimates(matrices, func, reps: int, seed: int):
     return {m: points[m] for m in matrices}, {m: intervals[m] for m in matrices}
 
 
+def _task_intervals(scores: np.ndarray, errors: np.ndarray, reps: int, seed: int) -> np.ndarray:
+    """95% interval ``(2, len(METRICS))`` of a single run's metrics over the task sample.
+
+    Each cell's normalised score is a mean over its held-out tasks, so (central limit)
+    it is redrawn as ``Normal(score, error)``, independently per cell, ``reps`` times; the
+    interval is the 2.5 and 97.5 percentiles of the metrics of the redrawn rows. The
+    normaliser's own sampling error is not included.
+
+    :param scores: ``(1, cells)`` normalised scores.
+    :param errors: ``(cells,)`` their standard errors over tasks.
+    """
+    rng = np.random.default_rng(seed)
+    draws = scores[0] + errors * rng.standard_normal((reps, scores.shape[1]))
+    values = np.array([_metrics(row[None, :]) for row in draws])
+    return np.percentile(values, [2.5, 97.5], axis=0)
+
+
 def aggregate_scores(
-    matrices: Mapping[str, np.ndarray], reps: int = 2000, seed: int = 0
-) -> dict[str, dict[str, dict[str, float]]]:
-    """``{method: {"runs": int, metric: {"point", "low", "high"}}}`` for :data:`METRICS`
-    (a single run's interval is its point: there is no spread to estimate).
+    matrices: Mapping[str, np.ndarray],
+    task_errors: Mapping[str, np.ndarray] | None = None,
+    reps: int = 2000,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """``{method: {"runs": int, "cells": int, "interval": str, metric: {"point", "low", "high"}}}`` for
+    :data:`METRICS`. ``interval`` is ``"seeds"`` (stratified bootstrap over runs),
+    ``"tasks"`` (a single run with ``task_errors``: :func:`_task_intervals`) or ``"none"``
+    (a single run without: low and high are the point).
 
     :param matrices: method -> normalised scores ``(runs, cells)``.
+    :param task_errors: method -> ``(cells,)`` standard errors of its scores over the tasks.
     :param reps: bootstrap replications.
-    :param seed: seeds the bootstrap.
+    :param seed: seeds the bootstraps.
     """
+    task_errors = task_errors or {}
     points, intervals = _interval_estimates(matrices, _metrics, reps, seed)
+    kinds = {}
+    for method, scores in matrices.items():
+        if scores.shape[0] > 1:
+            kinds[method] = "seeds"
+        elif method in task_errors:
+            kinds[method] = "tasks"
+            intervals[method] = _task_intervals(scores, np.asarray(task_errors[method]), reps, seed)
+        else:
+            kinds[method] = "none"
     return {
         method: {
             "runs": int(matrices[method].shape[0]),
+            "cells": int(matrices[method].shape[1]),
+            "interval": kinds[method],
             **{
                 name: {"point": float(points[method][i]), "low": float(intervals[method][0, i]),
                        "high": float(intervals[method][1, i])}
@@ -91,19 +129,34 @@ def performance_profiles(
     return _interval_estimates(matrices, lambda scores: rly.score_distributions(scores, taus), reps, seed)
 
 
-def plot_aggregates(aggregates: Mapping[str, Mapping[str, Mapping[str, float]]], path, xlabel: str = "normalised score") -> None:
-    """rliable's interval-estimate plot of :func:`aggregate_scores`' output, saved to ``path``."""
+def coverage_labels(cells: Mapping[str, int]) -> dict[str, str]:
+    """Each method's label in a figure: its name, with ``(m of n cells)`` where it is scored
+    on fewer cells than the others (a reference shipped for some cells only).
+
+    :param cells: method -> the number of cells its scores cover.
+    """
+    most = max(cells.values())
+    return {m: m if n == most else f"{m} ({n} of {most} cells)" for m, n in cells.items()}
+
+
+def plot_aggregates(aggregates: Mapping[str, Mapping[str, Any]], path, xlabel: str = "normalised score") -> None:
+    """rliable's interval-estimate plot of :func:`aggregate_scores`' output, saved to
+    ``path``, in each method's colour (:func:`agents.evaluation.palette.method_style`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from rliable import plot_utils
 
-    methods = list(aggregates)
-    points = {m: np.array([aggregates[m][k]["point"] for k in METRICS]) for m in methods}
-    intervals = {m: np.array([[aggregates[m][k][side] for k in METRICS] for side in ("low", "high")]) for m in methods}
+    from agents.evaluation.palette import method_style
+
+    labels = coverage_labels({m: values.get("cells", 1) for m, values in aggregates.items()})
+    points = {labels[m]: np.array([v[k]["point"] for k in METRICS]) for m, v in aggregates.items()}
+    intervals = {labels[m]: np.array([[v[k][side] for k in METRICS] for side in ("low", "high")])
+                 for m, v in aggregates.items()}
+    colors = {labels[m]: method_style(m).color for m in aggregates}
     fig, _ = plot_utils.plot_interval_estimates(points, intervals, metric_names=["Mean", "Median", "IQM", "Optimality gap"],
-                                                algorithms=methods, xlabel=xlabel)
+                                                algorithms=list(points), colors=colors, xlabel=xlabel)
     fig.savefig(path, bbox_inches="tight", dpi=110)
     plt.close(fig)
 
@@ -116,27 +169,35 @@ def plot_profiles(matrices: Mapping[str, np.ndarray], path, xlabel: str = r"norm
     import matplotlib.pyplot as plt
     from rliable import plot_utils
 
+    from agents.evaluation.palette import method_style
+
     low = min(0.0, min(float(m.min()) for m in matrices.values()))
     high = max(1.2, max(float(m.max()) for m in matrices.values()))
     taus = np.linspace(low, high, 61)
     profiles, cis = performance_profiles(matrices, taus)
+    labels = coverage_labels({m: scores.shape[1] for m, scores in matrices.items()})
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax, xlabel=xlabel,
+    plot_utils.plot_performance_profiles({labels[m]: p for m, p in profiles.items()}, taus,
+                                         performance_profile_cis={labels[m]: c for m, c in cis.items()}, ax=ax,
+                                         colors={labels[m]: method_style(m).color for m in matrices}, xlabel=xlabel,
                                          ylabel=r"fraction of runs (and cells) $> \tau$")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
+    # outside the axes: the profiles fill the whole plot
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
-def format_aggregates(aggregates: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
-    """A markdown table: one row per method, ``point [low, high]`` per metric (the point
-    alone for a single run, which has no interval)."""
-    header = "| method | runs | " + " | ".join(METRICS) + " |"
-    lines = [header, "|---|---|" + "---|" * len(METRICS)]
+def format_aggregates(aggregates: Mapping[str, Mapping[str, Any]]) -> str:
+    """A markdown table: one row per method, ``point [low, high]`` per metric and what the
+    95% interval is over (seeds or tasks); the point alone where there is no interval."""
+    header = "| method | runs | cells | 95% CI over | " + " | ".join(METRICS) + " |"
+    lines = [header, "|---|---|---|---|" + "---|" * len(METRICS)]
     for method, values in aggregates.items():
-        several = values.get("runs", 2) > 1
-        cells = [f"{v['point']:.3f}" + (f" [{v['low']:.3f}, {v['high']:.3f}]" if several else "")
+        # reports written before "interval" existed: several runs meant a bootstrap over seeds
+        kind = values.get("interval", "seeds" if values.get("runs", 2) > 1 else "none")
+        cells = [f"{v['point']:.3f}" + (f" [{v['low']:.3f}, {v['high']:.3f}]" if kind != "none" else "")
                  for v in (values[m] for m in METRICS)]
-        lines.append(f"| {method} | {values.get('runs', '')} | " + " | ".join(cells) + " |")
+        over = {"seeds": "seeds", "tasks": "tasks", "none": "–"}[kind]
+        lines.append(f"| {method} | {values.get('runs', '')} | {values.get('cells', '')} | {over} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines)

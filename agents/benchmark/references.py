@@ -122,3 +122,24 @@ def cell_normalizer(cell: SuiteCell, results: Mapping[str, Mapping[str, Any]]) -
     if "random" not in results or reference not in results:
         raise ValueError(f"cell {cell.name} has no stored result for 'random' or {reference!r}")
     return Normalizer(results["random"]["mean"], reference, results[reference]["mean"])
+
+
+def reference_levels(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, float]:
+    """Mean trial returns to draw beside a learning curve of ``env_id`` with ``env_kwargs``:
+    ``random``, the cell's reference (Bayes-optimal, Gittins, best baseline) and the shipped
+    ``rl2`` agent, from the first suite cell with the same full setting; empty if no suite
+    cell has it.
+
+    :param env_id: a registered meta_envs ID.
+    :param env_kwargs: its kwargs (defaults are filled in before comparing).
+    """
+    from agents.benchmark.suites import SUITES
+    from meta_envs.settings import env_setting
+
+    setting = env_setting(env_id, env_kwargs)
+    for suite in SUITES.values():
+        for cell in suite.cells:
+            if cell.env_id == env_id and env_setting(cell.env_id, cell.env_kwargs) == setting:
+                results = load_references(suite)[cell.name]["results"]
+                return {name: results[name]["mean"] for name in ("random", cell.reference, "rl2") if name in results}
+    return {}

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from agents.benchmark.aggregate import format_aggregates, plot_aggregates, plot_profiles
-from agents.benchmark.scoring import score_matrices, write_report
+from agents.benchmark.scoring import runs_identical, score_matrices, write_report
 
 #: how many baselines the per-cell plots show beside the agent and RL²
 SHOWN_BASELINES = 4
@@ -42,13 +42,22 @@ def format_markdown(report: dict[str, Any]) -> str:
             f"| {name} | {norm['random']:.2f} | {norm['reference_score']:.2f} ({norm['reference']}) | {rl2} | "
             f"{runs[0]['mean']:.2f} ± {runs[0]['ci95']:.2f} | {normalized:.3f} |"
         )
-    lines += ["", "## Aggregates (normalised scores; rliable, 95% stratified-bootstrap CIs over seeds where there are several)", "",
+    seeds = report["seeds"]
+    if len(seeds) > 1 and runs_identical(report):
+        lines += ["", f"**The agent's {len(seeds)} seeds {seeds} gave identical runs in every cell (a deterministic "
+                      "agent): its intervals below are over the held-out tasks, not over seeds.**"]
+    elif len(seeds) == 1:
+        lines += ["", "One agent seed: its intervals below are over the held-out tasks; its spread over seeds is "
+                      "not measured (--seeds 0,1,2)."]
+    lines += ["", "## Aggregates (normalised scores; rliable. 95% CIs: a stratified bootstrap over seeds where a "
+                  "method has several distinct runs, else a bootstrap over the held-out tasks)", "",
               format_aggregates(report["aggregates"]), ""]
     return "\n".join(lines)
 
 
 def _shown_methods(report: dict[str, Any]) -> list[str]:
-    """The agent, ``rl2`` if present, and the strongest baselines common to every cell."""
+    """The agent, ``rl2`` where any cell has it, and the strongest baselines common to
+    every cell (by mean normalised score)."""
     matrices = score_matrices(report)
     agent = report["agent"]
     baselines = [m for m in matrices if m not in (agent, "rl2")]
@@ -58,59 +67,78 @@ def _shown_methods(report: dict[str, Any]) -> list[str]:
 
 def plot_cells(report: dict[str, Any], path: Path) -> None:
     """Grouped bars of the normalised score per cell (the agent's: mean over seeds, with
-    the range of its seeds as an error bar)."""
+    the range of its seeds as an error bar), each method in its palette colour; a cell
+    without a method's result (RL² is shipped for some cells only) is marked "n/a"."""
     import matplotlib.pyplot as plt
+
+    from agents.evaluation.palette import method_style
 
     cells = list(report["cells"])
     methods = _shown_methods(report)
     width = 0.8 / len(methods)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(cells) + 2), 4), dpi=120)
     for i, method in enumerate(methods):
+        x = np.arange(len(cells)) + (i - (len(methods) - 1) / 2) * width
         if method == report["agent"]:
             values = np.array([[r["normalized"] for r in report["cells"][c]["runs"]] for c in cells])
             heights = values.mean(axis=1)
             # the seeds' range; clipped at 0 where rounding puts the mean a hair outside it
             error = np.clip(np.stack([heights - values.min(axis=1), values.max(axis=1) - heights]), 0, None)
         else:
-            heights = np.array([report["cells"][c]["references"][method]["normalized"] for c in cells])
+            refs = [report["cells"][c]["references"].get(method) for c in cells]
+            heights = np.array([np.nan if r is None else r["normalized"] for r in refs])
             error = None
-        ax.bar(np.arange(len(cells)) + (i - (len(methods) - 1) / 2) * width, heights, width, yerr=error,
-               label=method, capsize=2)
+            for xi in x[np.isnan(heights)]:
+                ax.text(xi, 0.02, "n/a", rotation=90, ha="center", va="bottom", fontsize=6,
+                        color=method_style(method).color)
+        ax.bar(x, np.nan_to_num(heights), width, yerr=error, label=method, capsize=2,
+               color=method_style(method).color)
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
     ax.axhline(0.0, color="k", lw=0.8)
     ax.set_xticks(np.arange(len(cells)), cells, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("normalised score (0 random, 1 reference)")
+    ax.set_ylabel("normalised score\n(0 random, 1 reference)")
     ax.set_title(f"{report['agent']} on {report['suite']['id']}", fontsize=9)
-    ax.legend(fontsize=7, ncol=min(len(methods), 4), loc="upper center", bbox_to_anchor=(0.5, -0.3))
-    fig.tight_layout()
-    fig.savefig(path)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
 def plot_per_episode(report: dict[str, Any], path: Path) -> None:
-    """Per cell, the mean return of each episode index within the trial."""
+    """Per cell, the mean return of each episode index within the trial: the agent (mean
+    over seeds, shaded between its seeds' lowest and highest), RL², the cell's reference
+    and random, each in its palette colour and marker; one legend for the figure."""
     import matplotlib.pyplot as plt
+
+    from agents.evaluation.palette import method_style
 
     cells = list(report["cells"])
     columns = min(3, len(cells))
     rows = -(-len(cells) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), dpi=110, squeeze=False)
+    handles = {}
     for ax, name in zip(axes.flat, cells):
         cell = report["cells"][name]
-        curve = np.mean([run["per_episode"] for run in cell["runs"]], axis=0)
-        episodes = np.arange(1, len(curve) + 1)
-        ax.plot(episodes, curve, lw=1.8, label=report["agent"])
+        runs = np.array([run["per_episode"] for run in cell["runs"]])
+        episodes = np.arange(1, runs.shape[1] + 1)
+        every = max(1, len(episodes) // 10)  # about ten markers per line, whatever the trial length
+        style = method_style(report["agent"])
+        handles[report["agent"]], = ax.plot(episodes, runs.mean(axis=0), lw=1.8, markevery=every, ms=4, **style.kwargs())
+        if len(runs) > 1:
+            ax.fill_between(episodes, runs.min(axis=0), runs.max(axis=0), color=style.color, alpha=0.25, lw=0)
         for method in ("rl2", cell["normalizer"]["reference"], "random"):
             if method in cell["references"]:
-                ax.plot(episodes, cell["references"][method]["per_episode"], lw=1.0, label=method)
+                handles[method], = ax.plot(episodes, cell["references"][method]["per_episode"], lw=1.0,
+                                           markevery=every, ms=4, **method_style(method).kwargs())
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("episode in trial", fontsize=8)
         ax.set_ylabel("mean return", fontsize=8)
-        ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(cells):]:
         ax.set_visible(False)
     fig.tight_layout()
-    fig.savefig(path)
+    # below the panels, so it covers no curve
+    fig.legend(list(handles.values()), list(handles), fontsize=7, ncol=min(len(handles), 5), loc="upper center",
+               bbox_to_anchor=(0.5, 0.0))
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -142,7 +142,8 @@ def score_suite(
                 start = time.perf_counter()
                 agent = check_agent(factory(cell.env_id, dict(cell.env_kwargs), seed),
                                     f"what the factory returned for {cell.env_id} {dict(cell.env_kwargs)}")
-                summary = evaluate(agent, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed).summary()
+                summary = evaluate(agent, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed,
+                                   agent_seed=seed).summary()
                 runs.append({"seed": seed, **summary, "normalized": normalizer(summary["mean"]),
                              "seconds": time.perf_counter() - start})
                 bar.update(1)
@@ -161,21 +162,61 @@ def score_suite(
         "versions": {"meta_envs": meta_envs.__version__, "python": platform.python_version()},
         "cells": report_cells,
     }
-    report["aggregates"] = aggregate_scores(score_matrices(report))
+    report["aggregates"] = aggregate_scores(score_matrices(report), task_standard_errors(report))
     return report
 
 
+def runs_identical(report: dict[str, Any]) -> bool:
+    """Whether every seed's run equals the first in every cell (mean and per-episode
+    returns): a deterministic agent, whose seeds carry no spread to estimate."""
+    return all(run["mean"] == cell["runs"][0]["mean"] and run["per_episode"] == cell["runs"][0]["per_episode"]
+               for cell in report["cells"].values() for run in cell["runs"])
+
+
+#: references shown on the cells that have them even where other cells lack one (RL² is
+#: shipped for some cells only); every other reference must be in every cell to be shown
+PARTIAL_REFERENCES = ("rl2",)
+
+
+def reference_cells(report: dict[str, Any]) -> dict[str, list[str]]:
+    """The references compared with the agent and the cells each is scored on: those in
+    every cell (but ``random``, 0 by definition), and :data:`PARTIAL_REFERENCES` on the
+    cells that have them."""
+    cells = report["cells"]
+    shared = set.intersection(*(set(cell["references"]) for cell in cells.values())) - {"random"}
+    partial = {name for cell in cells.values() for name in cell["references"] if name in PARTIAL_REFERENCES}
+    return {name: [c for c, cell in cells.items() if name in cell["references"]] for name in sorted(shared | partial)}
+
+
 def score_matrices(report: dict[str, Any]) -> dict[str, Any]:
-    """Normalised scores per method as ``(runs, cells)`` arrays: the agent's (one row per
-    seed) and every reference present in all cells (one row), in the report's cell order."""
+    """Normalised scores per method as ``(runs, cells)`` arrays, in the report's cell order:
+    the agent's (one row per seed, or a single row when :func:`runs_identical`) and each
+    reference of :func:`reference_cells` (one row, on its cells only)."""
     import numpy as np
 
     cells = list(report["cells"].values())
-    matrices = {report["agent"]: np.array([[run["normalized"] for run in cell["runs"]] for cell in cells]).T}
-    shared = set.intersection(*(set(cell["references"]) for cell in cells)) - {"random"}
-    for name in sorted(shared):
-        matrices[name] = np.array([[cell["references"][name]["normalized"] for cell in cells]])
+    agent = np.array([[run["normalized"] for run in cell["runs"]] for cell in cells]).T
+    matrices = {report["agent"]: agent[:1] if runs_identical(report) else agent}
+    for name, names in reference_cells(report).items():
+        matrices[name] = np.array([[report["cells"][c]["references"][name]["normalized"] for c in names]])
     return matrices
+
+
+def task_standard_errors(report: dict[str, Any]) -> dict[str, Any]:
+    """Per method of :func:`score_matrices`, the standard error of each of its cells'
+    normalised score over the held-out tasks: the stored 95% half-width over tasks
+    (``1.96 * std / sqrt(num_tasks)``) divided by 1.96 and by the cell's normaliser span.
+    The agent's is its first run's (used only when its runs are identical)."""
+    import numpy as np
+
+    def span(cell: dict[str, Any]) -> float:
+        return cell["normalizer"]["reference_score"] - cell["normalizer"]["random"]
+
+    cells = report["cells"]
+    errors = {report["agent"]: np.array([cell["runs"][0]["ci95"] / span(cell) for cell in cells.values()])}
+    for name, names in reference_cells(report).items():
+        errors[name] = np.array([cells[c]["references"][name]["ci95"] / span(cells[c]) for c in names])
+    return {name: value / 1.96 for name, value in errors.items()}
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> None:

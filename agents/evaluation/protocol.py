@@ -8,8 +8,9 @@ trial, the picture of "fast learning".
 
 Trials run batched through the family's native vector env, ``batch_size`` tasks at a
 time. The environment's reward noise is drawn from a generator seeded from ``seed`` and
-the batch index, so a result depends on (agent, env, kwargs, num_tasks, seed,
-batch_size) and nothing else.
+the batch index; the agent's own draws from the seed ``agent.reset`` gets, drawn from
+``agent_seed`` (the benchmark's run seed) and the batch index. A result depends on (agent,
+env, kwargs, num_tasks, seed, agent_seed, batch_size) and nothing else.
 
 Results files (every one in the project) use this layout::
 
@@ -83,7 +84,14 @@ class Agent(Protocol):
 
     def reset(self, num_envs: int, seed: int) -> None:
         """Forget everything: ``num_envs`` new trials start together (memory, hidden state);
-        ``seed`` seeds the agent's own random draws for these trials."""
+        ``seed`` seeds the agent's own random draws for these trials.
+
+        In a benchmark run (:func:`agents.benchmark.score_suite`) ``seed`` comes from the run
+        seed (``--seeds``): two run seeds give different ``seed`` values here, while the
+        held-out tasks and the environment's reward noise stay the same. An agent that draws
+        its randomness from ``numpy.random.default_rng(seed)`` therefore gives one
+        independent run per run seed; one that draws nothing is deterministic, and the
+        report says so."""
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         """Actions (int array of shape ``(num_envs,)``) for a batch of RL² observations."""
@@ -185,6 +193,7 @@ def evaluate(
     num_tasks: int = 1000,
     seed: int = 0,
     batch_size: int = 1000,
+    agent_seed: int | None = None,
     observer: Callable[[Step], None] | None = None,
 ) -> EvaluationResult:
     """Run one trial per held-out task and score the agent.
@@ -195,6 +204,10 @@ def evaluate(
     :param num_tasks: size of the held-out task set.
     :param seed: seed of the held-out task set (and of the env's reward noise).
     :param batch_size: trials run at once through the native vector env.
+    :param agent_seed: the agent's own seed: each batch's ``agent.reset(num_envs, seed)``
+        gets a seed drawn from it and the batch index, so two agent seeds give an agent
+        different draws on the same tasks and reward noise. ``None``: the batch's
+        environment seed (a function of ``seed`` alone, as for the stored references).
     :param observer: called with every :class:`Step` of the scored trials (e.g. the
         behavioural probe's recorder); it must not change the agent.
     :return: the per-task trial returns, per-episode returns and lengths, and the
@@ -204,13 +217,19 @@ def evaluate(
     check_int("num_tasks", num_tasks, 1)
     check_int("batch_size", batch_size, 1)
     check_agent(agent)
+    if agent_seed is not None:
+        check_int("agent_seed", agent_seed, 0)
     tasks = meta_envs.held_out_tasks(env_id, num_tasks, seed, **env_kwargs)
     noise = np.random.SeedSequence(seed, spawn_key=(meta_envs.task_sets.HELD_OUT_SPAWN_KEY, 1))
-    batch_seeds = noise.generate_state(-(-num_tasks // batch_size), np.uint32)
+    num_batches = -(-num_tasks // batch_size)
+    batch_seeds = noise.generate_state(num_batches, np.uint32)
+    agent_seeds = (batch_seeds if agent_seed is None
+                   else np.random.SeedSequence(agent_seed).generate_state(num_batches, np.uint32))
     chunks = []
     for b, start in enumerate(range(0, num_tasks, batch_size)):
         chunk = tasks[start : start + batch_size]
-        chunks.append(_run_trials(agent, env_id, env_kwargs, chunk, int(batch_seeds[b]), start, observer))
+        chunks.append(_run_trials(agent, env_id, env_kwargs, chunk, int(batch_seeds[b]), int(agent_seeds[b]),
+                                  start, observer))
     episode_returns, episode_lengths, final_rewards = (np.concatenate(part) for part in zip(*chunks))
     metrics = FAMILY_METRICS.get(env_id)
     return EvaluationResult(
@@ -223,17 +242,20 @@ def evaluate(
 
 
 def _run_trials(
-    agent: Agent, env_id: str, env_kwargs: dict, tasks: list, seed: int, first_row: int = 0,
+    agent: Agent, env_id: str, env_kwargs: dict, tasks: list, seed: int, agent_seed: int, first_row: int = 0,
     observer: Callable[[Step], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One trial per task, all at once (``first_row``: the first task's held-out index).
 
+    :param seed: the environments' seed (reward noise).
+    :param agent_seed: what ``agent.reset`` gets.
+    :param observer: see :func:`evaluate`.
     :return: ``(returns, lengths, final_rewards)`` of every inner episode, each of shape
         ``(len(tasks), num_episodes)``.
     """
     envs = gym.make_vec(env_id, num_envs=len(tasks), vectorization_mode="vector_entry_point", **env_kwargs)
     observation, info = envs.reset(seed=seed, options={"tasks": tasks})
-    agent.reset(len(tasks), seed)
+    agent.reset(len(tasks), agent_seed)
     set_tasks = getattr(agent, "set_tasks", None)
     if set_tasks is not None:
         set_tasks(tasks)

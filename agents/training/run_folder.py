@@ -290,22 +290,38 @@ def read_progress(folder: RunFolder) -> dict[str, list[float]]:
     return {k: [float(r[k]) if r[k] != "" else math.nan for r in rows] for k in (rows[0] if rows else {})}
 
 
-def plot_learning_curve(folder: RunFolder, title: str) -> Path:
-    """Plot ``mean_trial_return`` against ``env_steps`` from ``progress.csv`` into ``learning_curve.png``."""
+def plot_learning_curve(folder: RunFolder, title: str, levels: dict[str, float] | None = None) -> Path:
+    """Plot ``mean_trial_return`` against ``env_steps`` from ``progress.csv`` into
+    ``learning_curve.png``, with a dashed horizontal line per level in its method's
+    palette colour (:mod:`agents.evaluation.palette`).
+
+    :param title: the figure's title (the run's algorithm and filled-in setting).
+    :param levels: name -> mean trial return on held-out tasks (``random``, a baseline,
+        ``rl2``, the paper's RL² as ``"rl2 (paper)"``), e.g. from
+        :func:`agents.benchmark.references.reference_levels`.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from agents.evaluation.palette import method_style
+
     columns = read_progress(folder)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    ax.plot(columns.get("env_steps", []), columns.get("mean_trial_return", []), lw=1.5)
+    ax.plot(columns.get("env_steps", []), columns.get("mean_trial_return", []), lw=1.5, color="#d62728",
+            label="this run (training trials)")
+    for name, value in (levels or {}).items():
+        style = method_style(name.split(" ")[0])
+        ax.axhline(value, color=style.color, lw=1.0, ls=":" if name.endswith("(paper)") else "--",
+                   label=f"{name} {value:.3g}")
     ax.set_xlabel("env steps")
-    ax.set_ylabel("mean trial return (training batch)")
+    ax.set_ylabel("mean trial return")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(folder.learning_curve)
+    # outside the axes: the curve and the levels span the whole width
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.savefig(folder.learning_curve, bbox_inches="tight")
     plt.close(fig)
     return folder.learning_curve
 
