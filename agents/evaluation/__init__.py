@@ -5,7 +5,9 @@
   its public names are re-exported here (``from agents.evaluation import evaluate``);
 * :mod:`.maze_metrics`: the maze family's statistics (the paper's Table 3);
 * :mod:`.paper_tables`: the paper's Tables 1–3 as packaged data;
-* :mod:`.reproduction`: every agent of a table on its cells, compared with the paper.
+* :mod:`.reproduction`: every agent of a table on its cells, compared with the paper;
+* :mod:`.probe`: the behavioural probe (what an agent's actions and state say about its memory);
+* :mod:`.palette`: one colour and marker per method, in every figure.
 """
 
 from agents.evaluation.protocol import (
