@@ -129,7 +129,8 @@ def session_record(
 
 def plot_run_curve(folder: RunFolder, spec: RunSpec) -> None:
     """The run's ``learning_curve.png``: titled with its filled-in setting, with the random
-    policy, the cell's reference and the shipped RL² agent where a suite cell has the setting."""
+    policy, the cell's reference and the shipped RL² agent where a suite cell has the setting, and the
+    paper's RL² where its tables have it."""
     from agents.benchmark.references import reference_levels
     from meta_envs.settings import env_setting
 

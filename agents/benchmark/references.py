@@ -127,8 +127,8 @@ def cell_normalizer(cell: SuiteCell, results: Mapping[str, Mapping[str, Any]]) -
 def reference_levels(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, float]:
     """Mean trial returns to draw beside a learning curve of ``env_id`` with ``env_kwargs``:
     ``random``, the cell's reference (Bayes-optimal, Gittins, best baseline) and the shipped
-    ``rl2`` agent, from the first suite cell with the same full setting; empty if no suite
-    cell has it.
+    ``rl2`` agent, from the first suite cell with the same full setting, and ``paper rl2``,
+    the paper's RL² score where its Tables 1–2 have the setting; empty if neither has it.
 
     :param env_id: a registered meta_envs ID.
     :param env_kwargs: its kwargs (defaults are filled in before comparing).
@@ -136,10 +136,21 @@ def reference_levels(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, fl
     from agents.benchmark.suites import SUITES
     from meta_envs.settings import env_setting
 
+    from agents.evaluation.paper_tables import TABLE_LAYOUTS, load_paper_table
+
     setting = env_setting(env_id, env_kwargs)
+    levels: dict[str, float] = {}
     for suite in SUITES.values():
         for cell in suite.cells:
-            if cell.env_id == env_id and env_setting(cell.env_id, cell.env_kwargs) == setting:
+            if not levels and cell.env_id == env_id and env_setting(cell.env_id, cell.env_kwargs) == setting:
                 results = load_references(suite)[cell.name]["results"]
-                return {name: results[name]["mean"] for name in ("random", cell.reference, "rl2") if name in results}
-    return {}
+                levels = {name: results[name]["mean"] for name in ("random", cell.reference, "rl2") if name in results}
+    for table_name, layout in TABLE_LAYOUTS.items():
+        if layout.env_id != env_id:
+            continue
+        table = load_paper_table(table_name)
+        name = table.cell_name(setting)
+        # the cell name keeps only the table's kwargs: the rest must be at the paper's defaults
+        if name in table.cells and env_setting(env_id, table.env_kwargs(name)) == setting and "rl2" in table.cells[name]:
+            levels["paper rl2"] = float(table.cells[name]["rl2"])
+    return levels
