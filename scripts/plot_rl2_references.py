@@ -98,12 +98,18 @@ def plot_fast_learning(out: Path) -> Path | None:
         ax.set_xlabel("episode in trial", fontsize=8)
         ax.set_ylabel("mean return (1000 held-out tasks)", fontsize=7)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
+    # one legend for the figure, below the panels: the same method has the same style everywhere,
+    # and a legend inside a panel covers the curves of the long trials
+    legend = {}
+    for ax in axes.flat:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
     fig.tight_layout()
+    fig.legend(legend.values(), legend.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(legend),
+               fontsize=8, frameon=False)
     path = out / "rl2_fast_learning.png"
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path
 
