@@ -119,6 +119,11 @@ def test_bayes_ucb_example_scores_near_gittins_and_the_report_round_trips(tmp_pa
     assert set(report["aggregates"]) >= {"bayes_ucb", "gittins", "ucb1"}
     iqm = report["aggregates"]["bayes_ucb"]["iqm"]
     assert iqm["low"] <= iqm["point"] <= iqm["high"]
+    # the first seed's runs carry the behavioural probe: an index policy stays after every win
+    behaviour = cell["runs"][0]["behaviour"]
+    assert behaviour["p_stay_after_win"] > 0.95 and behaviour["late_best"] > 0.85
+    assert behaviour["trial_return"] == cell["runs"][0]["mean"] and "behaviour" not in cell["runs"][1]
+    assert "## Behaviour" in format_markdown(report) and "| k=5,n=100 |" in format_markdown(report)
     write_report(report, tmp_path / "r.json")
     assert load_report(tmp_path / "r.json") == report
 

@@ -49,10 +49,31 @@ def format_markdown(report: dict[str, Any]) -> str:
     elif len(seeds) == 1:
         lines += ["", "One agent seed: its intervals below are over the held-out tasks; its spread over seeds is "
                       "not measured (--seeds 0,1,2)."]
+    lines += format_behaviour(report)
     lines += ["", "## Aggregates (normalised scores; rliable. 95% CIs: a stratified bootstrap over seeds where a "
                   "method has several distinct runs, else a bootstrap over the held-out tasks)", "",
               format_aggregates(report["aggregates"]), ""]
     return "\n".join(lines)
+
+
+def format_behaviour(report: dict[str, Any]) -> list[str]:
+    """Markdown lines of the agent's behavioural statistics per cell (first seed); none if
+    no cell was probed (another family, or a report written before the probe existed)."""
+    from agents.evaluation.probe import PROBE_COLUMNS
+
+    probed = {name: cell for name, cell in report["cells"].items() if "behaviour" in cell["runs"][0]}
+    if not probed:
+        return []
+    env_id = report["suite"]["cells"][0]["env_id"]
+    columns = PROBE_COLUMNS[env_id]
+    lines = ["", "## Behaviour (first seed; definitions in agents/evaluation/probe.py; the baselines' values: "
+                 "scripts/probe_agent.py --agent gittins ...)", "",
+             "| cell | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, cell in probed.items():
+        values = cell["runs"][0]["behaviour"]
+        lines.append(f"| {name} | " + " | ".join("–" if values.get(c) is None else f"{values[c]:.3f}" for c in columns)
+                     + " |")
+    return lines
 
 
 def _shown_methods(report: dict[str, Any]) -> list[str]:

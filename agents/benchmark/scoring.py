@@ -17,11 +17,14 @@ Report (JSON, ``schema`` = :data:`SCHEMA`)::
      "cells": {cell: {
          "normalizer": {"random": float, "reference": str, "reference_score": float},
          "runs": [{"seed": int, "mean": float, "ci95": float, "per_episode": [float, ...],
-                   "metrics": {...}, "normalized": float, "seconds": float}, ...],
+                   "metrics": {...}, "normalized": float, "seconds": float,
+                   "behaviour": {...}}, ...],
          "references": {name: {"mean", "ci95", "per_episode"[, "metrics"], "normalized"}}}},
      "aggregates": {method: {metric: {"point", "low", "high"}}}}   # agents.benchmark.aggregate
 
-``runs`` are the agent's (one per seed); ``references`` the project's own agents on the
+``runs`` are the agent's (one per seed); the first seed's run of a bandit or tabular-MDP cell
+also holds the behavioural probe's statistics (``behaviour``, :mod:`agents.evaluation.probe`),
+computed on the same trials; ``references`` the project's own agents on the
 same tasks (:mod:`agents.benchmark.references`). Normalised scores: 0 is the random
 policy, 1 the cell's reference. :func:`load_report` reads a report back and says exactly
 what is wrong with a malformed one.
@@ -45,6 +48,7 @@ from agents.benchmark.aggregate import METRICS, aggregate_scores
 from agents.benchmark.references import cell_normalizer, load_references
 from agents.benchmark.suites import Suite, get_suite
 from agents.evaluation import Agent, check_agent, evaluate
+from agents.evaluation.probe import PROBE_ENV_IDS, probe
 
 #: the report format's name and version; bumped when the layout changes
 SCHEMA = "meta_envs.benchmark/1"
@@ -142,10 +146,16 @@ def score_suite(
                 start = time.perf_counter()
                 agent = check_agent(factory(cell.env_id, dict(cell.env_kwargs), seed),
                                     f"what the factory returned for {cell.env_id} {dict(cell.env_kwargs)}")
-                summary = evaluate(agent, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed,
-                                   agent_seed=seed).summary()
+                behaviour = None
+                if seed == seeds[0] and cell.env_id in PROBE_ENV_IDS:  # the same trials, recorded
+                    probed = probe(agent, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed, agent_seed=seed)
+                    summary, behaviour = probed.evaluation.summary(), dict(probed.statistics)
+                else:
+                    summary = evaluate(agent, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed,
+                                       agent_seed=seed).summary()
                 runs.append({"seed": seed, **summary, "normalized": normalizer(summary["mean"]),
-                             "seconds": time.perf_counter() - start})
+                             "seconds": time.perf_counter() - start,
+                             **({} if behaviour is None else {"behaviour": behaviour})})
                 bar.update(1)
             report_cells[cell.name] = {
                 "normalizer": {"random": normalizer.random, "reference": normalizer.reference,

@@ -193,6 +193,7 @@ def probe(
     num_tasks: int = 1000,
     seed: int = 0,
     memory_samples: int = 20,
+    agent_seed: int | None = None,
 ) -> ProbeResult:
     """Run ``agent`` on the held-out tasks of the protocol and compute its behavioural statistics.
 
@@ -203,6 +204,7 @@ def probe(
         on one half and scored on the other).
     :param seed: seed of the held-out task set, as in :func:`agents.evaluation.evaluate`.
     :param memory_samples: steps per trial, evenly spaced, at which the state is read.
+    :param agent_seed: the agent's own seed, as in :func:`agents.evaluation.evaluate`.
     :raises ValueError: for an env the probe has no statistics for, or bad sizes.
     """
     if env_id not in PROBE_ENV_IDS:
@@ -214,7 +216,8 @@ def probe(
     length = int(setting["num_episodes"]) * horizon
     memory_steps = np.unique(np.linspace(0, length - 1, min(memory_samples, length)).round().astype(np.int64))
     recorder = _Recorder(num_tasks, length, memory_steps)
-    evaluation = evaluate(agent, env_id, env_kwargs, num_tasks=num_tasks, seed=seed, observer=recorder)
+    evaluation = evaluate(agent, env_id, env_kwargs, num_tasks=num_tasks, seed=seed, agent_seed=agent_seed,
+                          observer=recorder)
     if (recorder.t != length).any():
         raise RuntimeError(f"the probe expects trials of {length} steps; some ran {sorted(set(recorder.t.tolist()))}")
     tasks = meta_envs.held_out_tasks(env_id, num_tasks, seed, **dict(env_kwargs or {}))
