@@ -17,27 +17,7 @@ from tqdm.auto import tqdm
 from agents.baselines.registry import exact_ceiling, make_baselines
 from agents.evaluation import format_table, results_document, write_results
 from agents.evaluation.reproduction import evaluate_agents
-
-
-def parse_env_kwargs(text: str) -> dict[str, int | float | bool | str]:
-    """``"num_arms=5,num_episodes=10"`` -> ``{"num_arms": 5, "num_episodes": 10}`` (ints, floats, bools)."""
-    kwargs: dict[str, int | float | bool | str] = {}
-    for part in filter(None, text.split(",")):
-        if "=" not in part:
-            raise argparse.ArgumentTypeError(f"--env-kwargs entries must look like name=value, got {part!r}")
-        name, value = (piece.strip() for piece in part.split("=", 1))
-        if value.lower() in ("true", "false"):
-            kwargs[name] = value.lower() == "true"
-            continue
-        for kind in (int, float):
-            try:
-                kwargs[name] = kind(value)
-                break
-            except ValueError:
-                pass
-        else:
-            kwargs[name] = value
-    return kwargs
+from agents.training.cli import parse_env_kwargs
 
 
 def main() -> None:
