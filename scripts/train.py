@@ -39,7 +39,7 @@ from agents.training.run_folder import (
     RunSpec,
     StopSignal,
     evaluate_with_random,
-    plot_learning_curve,
+    plot_run_curve,
     read_progress,
     resolve_device,
 )
@@ -125,17 +125,6 @@ def session_record(
         "env_steps": int(last["env_steps"][-1]) if last else 0,
         "stopped": stopped,
     }
-
-
-def plot_run_curve(folder: RunFolder, spec: RunSpec) -> None:
-    """The run's ``learning_curve.png``: titled with its filled-in setting, with the random
-    policy, the cell's reference and the shipped RL² agent where a suite cell has the setting, and the
-    paper's RL² where its tables have it."""
-    from agents.benchmark.references import reference_levels
-    from meta_envs.settings import env_setting
-
-    setting = ", ".join(f"{key}={value}" for key, value in env_setting(spec.env_id, spec.env_kwargs).items())
-    plot_learning_curve(folder, f"{spec.algo} on {spec.env_id} ({setting})", reference_levels(spec.env_id, spec.env_kwargs))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -354,3 +354,18 @@ def evaluate_with_random(
         key: evaluate(value, env_id, env_kwargs, num_tasks, seed) for key, value in agents.items()
     }
     return results_document(env_id, env_kwargs, num_tasks, seed, results)
+
+
+def plot_run_curve(folder: RunFolder, spec: RunSpec, note: str = "") -> Path:
+    """The run's ``learning_curve.png``: titled with its filled-in setting, with the random
+    policy, the cell's reference and the shipped RL² agent where a suite cell has the setting, and the
+    paper's RL² where its tables have it (:func:`agents.benchmark.references.reference_levels`).
+
+    :param note: appended to the title (e.g. a sweep trial's config and seed).
+    """
+    from agents.benchmark.references import reference_levels
+    from meta_envs.settings import env_setting
+
+    setting = ", ".join(f"{key}={value}" for key, value in env_setting(spec.env_id, spec.env_kwargs).items())
+    title = f"{spec.algo} on {spec.env_id} ({setting}){' ' + note if note else ''}"
+    return plot_learning_curve(folder, title, reference_levels(spec.env_id, spec.env_kwargs))

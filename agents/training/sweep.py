@@ -162,7 +162,7 @@ def _train_and_evaluate(spec: SweepSpec, trial: dict[str, Any], folder: Path) ->
 
     from agents.training.algorithms import ALGORITHMS
     from agents.evaluation import write_results
-    from agents.training.run_folder import RunFolder, RunSpec, evaluate_with_random, plot_learning_curve
+    from agents.training.run_folder import RunFolder, RunSpec, evaluate_with_random, plot_run_curve
 
     algorithm = ALGORITHMS[spec.name]
     run = RunFolder(folder, algorithm.checkpoint_suffix)
@@ -187,7 +187,7 @@ def _train_and_evaluate(spec: SweepSpec, trial: dict[str, Any], folder: Path) ->
         tune.report({"mean_trial_return": metrics["mean_trial_return"], "env_steps": metrics["env_steps"], "done": False})
 
     agent = algorithm.train(run, run_spec, progress, resume)
-    plot_learning_curve(run, f"{spec.name} on {spec.env_id} {spec.env_kwargs} (config {trial['config']}, seed {trial['seed']})")
+    plot_run_curve(run, run_spec, f"(config {trial['config']}, seed {trial['seed']})")
     document = evaluate_with_random(agent, spec.name, spec.env_id, spec.env_kwargs, spec.eval_tasks, spec.eval_seed,
                                     _reference_agents(spec, trial["reference"]))
     write_results(run.eval, document)
