@@ -80,6 +80,8 @@ def main() -> None:
     add_threads_flag(parser)
     args = parser.parse_args()
 
+    if args.tasks < 2:  # the memory read-out is fitted on one half of the tasks, scored on the other
+        parser.error(f"--tasks must be at least 2, got {args.tasks}")
     compare = args.compare.split(",") if args.compare else list(PROBE_REFERENCES[args.env])
     names = [args.agent] + [name for name in compare if name != args.agent]
     try:  # an unknown name, a missing shipped agent, bad kwargs: one line, no traceback

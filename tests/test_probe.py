@@ -104,3 +104,5 @@ def test_the_command_prints_the_table_and_rejects_unknown_agents(tmp_path: Path)
     assert (tmp_path / "probe.json").is_file() and (tmp_path / "probe.png").is_file()
     bad = subprocess.run(command[:3] + ["gitins"], capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 2 and "unknown agent 'gitins'" in bad.stderr
+    few = subprocess.run(command[:4] + ["--tasks", "1"], capture_output=True, text=True, cwd=REPO)
+    assert few.returncode == 2 and "--tasks must be at least 2" in few.stderr

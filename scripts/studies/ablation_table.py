@@ -51,7 +51,13 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1000, help="held-out tasks of the probe")
     add_threads_flag(parser)
     args = parser.parse_args()
-    budgets = [float(b) for b in args.at.split(",")]
+    try:
+        budgets = [float(b) for b in args.at.split(",")]
+    except ValueError:
+        parser.error(f"--at takes comma-separated env-step budgets such as 5e6,10e6, got {args.at!r}")
+    missing = [str(run) for run in args.runs if not RunFolder(run).config.is_file()]
+    if missing:
+        parser.error(f"not run folders (no config.json): {', '.join(missing)}")
     configs = [json.loads(RunFolder(run).config.read_text()) for run in args.runs]
     differing = differing_hyperparameters(configs)
 
