@@ -2,9 +2,14 @@
 
 Measured in one run, on the same env (MetaBandit-v0, k=5 arms, n=100 pulls per trial):
 
-* ``trpo_gru``: :class:`agents.trpo_gru.TRPOTrainer` with the paper's hyperparameters
+* ``trpo_gru``: :class:`agents.rl2.RL2Trainer` with the paper's hyperparameters
   (250,000 steps = 2,500 whole trials per iteration); the time of full iterations,
   rollout + value fit + TRPO step, after one warm-up iteration;
+* ``trpo_gru_layernorm``: the same with the layer-normalised GRU
+  (``cell="layernorm_gru"``, :class:`agents.rl2.policy.LayerNormGRUCell`), which has no
+  fused kernel;
+* ``ppo_gru_layernorm``: the same engine and batch with the PPO-clip rule
+  (:class:`agents.rl2.PPOConfig` defaults: 4 epochs x 5 minibatches of whole trials);
 * ``recurrent_ppo``: sb3-contrib's ``RecurrentPPO`` (``MultiInputLstmPolicy``, SB3
   defaults otherwise: LSTM 256, separate critic LSTM, 10 epochs) over SB3's
   ``DummyVecEnv`` with large batches (64 envs x 128 steps, one 8192-step minibatch);
@@ -16,7 +21,8 @@ Measured in one run, on the same env (MetaBandit-v0, k=5 arms, n=100 pulls per t
   the same sizes; whole sequences per RNN call).
 
 It prints a table (whole iterations, and the rollouts alone: acting and env steps
-without the update), the ratios trpo_gru / recurrent_ppo and recurrent_ppo_native,
+without the update), the ratios of the layer-normalised learners to trpo_gru, the ratios
+trpo_gru / recurrent_ppo and recurrent_ppo_native,
 recurrent_ppo_rl2 / recurrent_ppo per device, and the TRPO-GRU iteration's profile:
 seconds per phase (rollout, value forward, gradient, natural gradient, line search,
 value fit) and a compute ceiling measured in the same run. The ceiling is the time one
@@ -48,12 +54,12 @@ import torch
 
 import meta_envs  # noqa: F401  (registers the IDs)
 from agents.training.cli import add_threads_flag
-from agents.trpo_gru import TRPOConfig, TRPOTrainer
-from agents.trpo_gru.policy import RecurrentNet
+from agents.rl2 import PPOConfig, RL2Config, RL2Trainer, TRPOConfig
+from agents.rl2.policy import RecurrentNet
 
 ENV_ID = "MetaBandit-v0"
 ENV_KWARGS = {"num_arms": 5, "num_episodes": 100}
-#: the timed phases of a TRPO-GRU iteration (metrics of agents.trpo_gru.trainer)
+#: the timed phases of a TRPO-GRU iteration (metrics of agents.rl2.trainer)
 PHASES = ("rollout_s", "value_forward_s", "gradient_s", "natural_gradient_s", "line_search_s", "value_fit_s")
 
 
@@ -63,7 +69,7 @@ def recurrent_flops(net: RecurrentNet) -> int:
     return 3 * gru.hidden_size * (gru.input_size + gru.hidden_size)
 
 
-def passes_per_iteration(config: TRPOConfig, trainer: TRPOTrainer, line_search_forwards: float) -> dict[str, float]:
+def passes_per_iteration(config: TRPOConfig, trainer: RL2Trainer, line_search_forwards: float) -> dict[str, float]:
     """The network passes one TRPO-GRU iteration needs, in forward passes of the policy over
     the whole batch (a backward pass costs two forwards). Each entry is one phase."""
     f = config.fvp_subsample
@@ -79,7 +85,7 @@ def passes_per_iteration(config: TRPOConfig, trainer: TRPOTrainer, line_search_f
     }
 
 
-def policy_forward_backward_seconds(trainer: TRPOTrainer, data, repeats: int = 3) -> float:
+def policy_forward_backward_seconds(trainer: RL2Trainer, data, repeats: int = 3) -> float:
     """Seconds for one forward + backward pass of the policy over a whole batch of trials
     (the fastest of ``repeats``)."""
     params = list(trainer.policy.parameters())
@@ -134,7 +140,7 @@ def bench_trpo_gru(device: torch.device, iterations: int, steps_per_iteration: i
     forward+backward-bound ceiling (:func:`passes_per_iteration`)."""
     trial_length = ENV_KWARGS["num_episodes"]
     config = TRPOConfig(steps_per_iteration=steps_per_iteration)
-    trainer = TRPOTrainer(ENV_ID, ENV_KWARGS, config, steps_per_iteration // trial_length, 0, device)
+    trainer = RL2Trainer(ENV_ID, ENV_KWARGS, config, steps_per_iteration // trial_length, 0, device)
     trainer.train_iteration()
     rows = [trainer.train_iteration() for _ in range(iterations)]
     data = trainer.collector.collect(trainer.policy, steps_per_iteration, trainer.generator).data
@@ -155,6 +161,17 @@ def bench_trpo_gru(device: torch.device, iterations: int, steps_per_iteration: i
         "forward_backward_passes": fb_passes,
         "ceiling_steps_per_s": (steps / len(rows)) / (fb_passes * fb_seconds),
     }
+
+
+def bench_rl2(device: torch.device, config: RL2Config, iterations: int) -> tuple[float, float]:
+    """Env steps per second of whole iterations of an RL² engine config (after a warm-up
+    one), and of its rollouts alone."""
+    trainer = RL2Trainer(ENV_ID, ENV_KWARGS, config, config.steps_per_iteration // ENV_KWARGS["num_episodes"], 0, device)
+    trainer.train_iteration()
+    rows = [trainer.train_iteration() for _ in range(iterations)]
+    trainer.close()
+    steps = sum(row["env_steps_per_s"] * (row["rollout_s"] + row["update_s"]) for row in rows)
+    return steps / sum(row["rollout_s"] + row["update_s"] for row in rows), steps / sum(row["rollout_s"] for row in rows)
 
 
 def bench_recurrent_ppo(
@@ -233,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         trpo = bench_trpo_gru(device, args.trpo_iterations, args.trpo_steps)
         measured = {"trpo_gru": (trpo["steps_per_s"], trpo["rollout_steps_per_s"])}
         if not args.trpo_only:
+            layernorm = {"cell": "layernorm_gru", "update_gate_bias": 1.0, "steps_per_iteration": args.trpo_steps}
+            measured.update({
+                "trpo_gru_layernorm": bench_rl2(device, TRPOConfig(**layernorm), args.trpo_iterations),
+                "ppo_gru_layernorm": bench_rl2(device, PPOConfig(**layernorm), args.trpo_iterations),
+            })
             measured.update({
                 "recurrent_ppo": bench_recurrent_ppo(device, args.ppo_rollouts, args.ppo_envs, args.ppo_steps),
                 "recurrent_ppo_native": bench_recurrent_ppo(
@@ -250,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
                 row.update({k: v for k, v in trpo.items() if k not in row})
             rows.append(row)
             print(f"{algo:<22} {name:<8} {steps_per_s:>12,.0f} {rollout_steps_per_s:>16,.0f}")
+        for algo in ("trpo_gru_layernorm", "ppo_gru_layernorm") if not args.trpo_only else ():
+            ratios = [measured[algo][i] / measured["trpo_gru"][i] for i in (0, 1)]
+            print(f"ratio {algo} / trpo_gru on {name}: {ratios[0]:.2f}x (rollouts {ratios[1]:.2f}x)")
         for algo in ("trpo_gru", "recurrent_ppo_native", "recurrent_ppo_rl2") if not args.trpo_only else ():
             ratios = [measured[algo][i] / measured["recurrent_ppo"][i] for i in (0, 1)]
             print(f"ratio {algo} / recurrent_ppo on {name}: {ratios[0]:.1f}x (rollouts {ratios[1]:.1f}x)")

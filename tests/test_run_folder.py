@@ -95,7 +95,7 @@ def test_checkpoint_schedule_by_iterations_wall_time_and_end():
 
 def test_a_killed_trpo_run_resumes_from_its_wall_time_checkpoint_without_duplicate_rows(tmp_path):
     from agents.training.algorithms import ALGORITHMS
-    from agents.trpo_gru import trainer
+    from agents.rl2 import trainer
 
     hyperparameters = ALGORITHMS["trpo_gru"].hyperparameters(
         "MetaBandit-v0", {"num_arms": 2}, {"steps_per_iteration": 40, "hidden_size": 8, "value_hidden_size": 8}

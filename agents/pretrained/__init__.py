@@ -137,7 +137,7 @@ RECIPES: tuple[Recipe, ...] = (
            note="the n=10 recipe with as many steps per iteration (200 trials of 250 steps)"),
     Recipe("trpo_gru-maze", "MetaMaze-v0", {},
            ("--num-envs", "200", "--timesteps", "100000000", "--threads", "1"),
-           note="the paper's navigation settings (GAE λ 0.99, 50,000 steps per iteration; agents.trpo_gru.config."
+           note="the paper's navigation settings (GAE λ 0.99, 50,000 steps per iteration; agents.rl2.config."
                 "paper_defaults); tested on the large maze without retraining, as in the paper",
            tested_on=(("MetaMazeLarge-v0", {}),)),
 )

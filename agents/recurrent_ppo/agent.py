@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 
-from agents.trpo_gru.rollout import sample_actions
+from agents.rl2.rollout import sample_actions
 
 
 class RecurrentPPOAgent:

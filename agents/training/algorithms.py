@@ -17,8 +17,8 @@ from agents.evaluation import Agent
 from agents.recurrent_ppo import trainer as recurrent_ppo_trainer
 from agents.recurrent_ppo.config import RecurrentPPOConfig, family_defaults
 from agents.training.run_folder import RunFolder, RunSpec, resolve_device
-from agents.trpo_gru import trainer as trpo_gru_trainer
-from agents.trpo_gru.config import TRPOConfig, paper_defaults
+from agents.rl2 import trainer as rl2_trainer
+from agents.rl2.config import PPOConfig, TRPOConfig, paper_defaults
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,10 +73,10 @@ class Algorithm:
             raise ValueError(f"bad {self.name} hyperparameters {overrides}: {error}") from error
 
 
-def _train_trpo_gru(
+def _train_rl2(
     folder: RunFolder, spec: RunSpec, progress: Callable, resume: bool, stop: Callable[[], bool] = lambda: False
 ) -> Agent:
-    return trpo_gru_trainer.train(folder, spec, progress, resume, stop=stop).agent()
+    return rl2_trainer.train(folder, spec, progress, resume, stop=stop).agent()
 
 
 ALGORITHMS: dict[str, Algorithm] = {
@@ -90,8 +90,20 @@ ALGORITHMS: dict[str, Algorithm] = {
         default_timesteps=1_000_000,
         quick_start={"steps_per_iteration": 10_000},
         env_defaults=paper_defaults,
-        train=_train_trpo_gru,
-        load_agent=trpo_gru_trainer.load_agent,
+        train=_train_rl2,
+        load_agent=rl2_trainer.load_agent,
+    ),
+    # the same engine (rollout, networks, GAE, value baseline, run folder) with a
+    # PPO-clip policy update instead of TRPO's (agents.rl2.ppo)
+    "ppo_gru": Algorithm(
+        name="ppo_gru",
+        config_type=PPOConfig,
+        default_num_envs=1000,
+        default_timesteps=1_000_000,
+        quick_start={"steps_per_iteration": 10_000},
+        env_defaults=paper_defaults,
+        train=_train_rl2,
+        load_agent=rl2_trainer.load_agent,
     ),
     "recurrent_ppo": Algorithm(
         name="recurrent_ppo",

@@ -28,12 +28,12 @@ import torch
 
 import meta_envs  # noqa: F401  (registers the IDs)
 from agents.training.cli import add_threads_flag, parse_env_kwargs
-from agents.trpo_gru import TRPOConfig, TRPOTrainer
-from agents.trpo_gru.trpo import (
+from agents.rl2 import RL2Trainer, TRPOConfig
+from agents.rl2.trials import masked_mean
+from agents.rl2.trpo import (
     assign_flat_parameters_,
     categorical_kl,
     flat_parameters,
-    masked_mean,
     natural_gradient_step,
     surrogate_gradient,
 )
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     env_kwargs = parse_env_kwargs(args.env_kwargs)
 
     config = TRPOConfig(steps_per_iteration=args.steps)
-    trainer = TRPOTrainer(args.env, env_kwargs, config, num_envs=args.num_envs, seed=args.seed, device=torch.device("cpu"))
+    trainer = RL2Trainer(args.env, env_kwargs, config, num_envs=args.num_envs, seed=args.seed, device=torch.device("cpu"))
     for _ in range(args.warmup_iterations):
         trainer.train_iteration()
     data = trainer.collector.collect(trainer.policy, args.steps, trainer.generator).data

@@ -9,10 +9,10 @@ import torch
 from gymnasium import spaces
 
 import meta_envs  # noqa: F401
-from agents.trpo_gru.config import TRPOConfig, paper_defaults
-from agents.trpo_gru.policy import RecurrentNet
-from agents.trpo_gru.rollout import TrialCollector, sample_actions
-from agents.trpo_gru.trainer import TRPOTrainer
+from agents.rl2.config import TRPOConfig, paper_defaults
+from agents.rl2.policy import RecurrentNet
+from agents.rl2.rollout import TrialCollector, sample_actions
+from agents.rl2.trainer import RL2Trainer
 from meta_envs.task import ArrayTask
 from meta_envs.trial import RL2Env, RL2VectorEnv, TaskDynamics
 
@@ -139,7 +139,7 @@ gym.register(
 def test_pixel_states_with_variable_length_trials_train_end_to_end():
     assert paper_defaults("TestPixelHorizon-v0", {}) == {"embedding_size": 256}
     config = TRPOConfig(hidden_size=8, value_hidden_size=8, embedding_size=16, steps_per_iteration=80)
-    trainer = TRPOTrainer("TestPixelHorizon-v0", {}, config, num_envs=8, seed=0, device=torch.device("cpu"))
+    trainer = RL2Trainer("TestPixelHorizon-v0", {}, config, num_envs=8, seed=0, device=torch.device("cpu"))
     assert trainer.policy.encoder.cnn is not None
     metrics = trainer.train_iteration()
     assert metrics["env_steps"] >= 80 and metrics["accepted"] == 1.0 and 0 < metrics["kl"] <= config.max_kl

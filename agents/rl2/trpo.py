@@ -1,15 +1,6 @@
-"""TRPO on whole trials: GAE, conjugate gradient, Fisher-vector products, line search.
+"""The TRPO update rule on whole trials: conjugate gradient, Fisher-vector products, line search.
 
-Data layout
-    A batch is whole trials side by side: tensors ``[L, M]`` (time, trial) with a
-    ``mask`` that is 1 on the steps of each trial (trials may have different lengths;
-    padding follows the last step). Every column starts at the beginning of its trial,
-    so one ``nn.GRU`` call from a zero state runs the batch; no per-step Python.
-
-Advantages
-    GAE over the whole trial: the RL² objective is the trial's total reward, so an
-    inner-episode boundary is just another step; only the trial's end stops the sum
-    (there the next value is 0: the trial is over, nothing follows).
+The batch and its advantages come from :mod:`agents.rl2.trials`.
 
 Policy step
     The natural gradient ``s = F⁻¹ g`` comes from conjugate gradient on Fisher-vector
@@ -50,39 +41,9 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from agents.trpo_gru.config import TRPOConfig
-from agents.trpo_gru.policy import Observations, RecurrentNet
-
-
-@dataclasses.dataclass
-class TrialData:
-    """Whole trials for one update (see the module docstring for the layout).
-
-    :param observations: ``[L, M, ...]``.
-    :param actions: int64 ``[L, M]``.
-    :param rewards: float ``[L, M]`` (0 on padding).
-    :param mask: float ``[L, M]``: 1 on the steps of a trial, 0 on padding.
-    """
-
-    observations: Observations
-    actions: torch.Tensor
-    rewards: torch.Tensor
-    mask: torch.Tensor
-
-    @property
-    def num_trials(self) -> int:
-        return self.actions.shape[1]
-
-    def columns(self, index: torch.Tensor) -> TrialData:
-        """The trials ``index`` (a 1-D index tensor), trimmed to their longest length."""
-        mask = self.mask[:, index]
-        length = int(mask.sum(0).max().item())
-        return TrialData(
-            self.observations.index((slice(0, length), index)),
-            self.actions[:length, index],
-            self.rewards[:length, index],
-            mask[:length],
-        )
+from agents.rl2.config import TRPOConfig
+from agents.rl2.policy import RecurrentNet
+from agents.rl2.trials import TrialData, masked_mean
 
 
 @dataclasses.dataclass
@@ -109,38 +70,6 @@ class UpdateStats:
     """Seconds for conjugate gradient on Fisher-vector products (and the step's curvature)."""
     line_search_s: float
     """Seconds for the line search."""
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` over the steps where ``mask`` is 1."""
-    return (x * mask).sum() / mask.sum()
-
-
-def compute_gae(
-    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
-) -> torch.Tensor:
-    """Generalised advantage estimates of whole trials.
-
-    ``δ_t = r_t + γ V_{t+1} m_{t+1} - V_t`` and ``A_t = δ_t + γλ m_{t+1} A_{t+1}``, where
-    ``m`` is the mask: the sum runs through inner-episode boundaries and stops only
-    after the trial's last step.
-
-    :param rewards: ``[L, M]``.
-    :param values: ``[L, M]`` baseline values.
-    :param mask: ``[L, M]``, 1 on the steps of each trial.
-    :return: advantages ``[L, M]`` (0 on padding).
-    """
-    length = rewards.shape[0]
-    advantages = torch.zeros_like(rewards)
-    next_value = torch.zeros_like(rewards[0])
-    next_advantage = torch.zeros_like(rewards[0])
-    next_mask = torch.zeros_like(rewards[0])
-    for t in reversed(range(length)):
-        delta = rewards[t] + gamma * next_value * next_mask - values[t]
-        next_advantage = (delta + gamma * lam * next_mask * next_advantage) * mask[t]
-        advantages[t] = next_advantage
-        next_value, next_mask = values[t], mask[t]
-    return advantages
 
 
 def conjugate_gradient(
@@ -248,7 +177,8 @@ class FisherVectorProduct:
             # The probe is a copy of the network whose parameters are moved to θ ± εv;
             # the policy itself (and any graph built from it) is left untouched.
             self.probe = copy.deepcopy(policy)
-            self.probe.gru.flatten_parameters()
+            if isinstance(self.probe.gru, nn.GRU):
+                self.probe.gru.flatten_parameters()
             if route == "jacobian":
                 self._logits = policy(self.observations)[0]
                 self._probs = torch.softmax(self._logits.detach(), -1)
@@ -405,3 +335,43 @@ def trpo_step(
         0.0, entropy, 0.0, expected_full, config.line_search_steps, False,
         forwards, gradient_s, natural_gradient_s, lap(),
     )
+
+
+class TRPORule:
+    """Updates a policy by :func:`trpo_step`; stateless between iterations.
+
+    :param policy: the policy network (updated in place).
+    :param config: max KL, CG, FVP and line-search settings.
+    """
+
+    METRICS = {
+        "kl": "mean KL(old ‖ new) of the policy step (0 when rolled back)",
+        "entropy": "mean entropy of the policy before the step",
+        "surrogate_gain": "surrogate objective after minus before the step",
+        "expected_gain": "first-order prediction of that gain",
+        "line_search_steps": "backtracks of the line search",
+        "line_search_forwards": "forward passes over the whole batch in the line search",
+        "accepted": "1 if the line search accepted a step, 0 if it rolled back",
+        "gradient_s": "seconds for the policy's forward + backward pass (surrogate gradient)",
+        "natural_gradient_s": "seconds for conjugate gradient on Fisher-vector products",
+        "line_search_s": "seconds for the line search",
+    }
+
+    def __init__(self, policy: RecurrentNet, config: TRPOConfig) -> None:
+        self.policy, self.config = policy, config
+
+    def update(self, data: TrialData, advantages: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
+        """One TRPO step on the iteration's trials; returns the :attr:`METRICS`.
+
+        :param data: the trials.
+        :param advantages: ``[L, M]`` (already normalised if wanted; 0 on padding).
+        :param generator: draws the Fisher-vector product's subsample.
+        """
+        stats = trpo_step(self.policy, data, advantages, self.config, generator)
+        return {name: float(getattr(stats, name)) for name in self.METRICS}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

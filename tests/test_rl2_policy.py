@@ -1,4 +1,5 @@
-"""TRPO-GRU networks and agent: hidden state across a trial, encoders, value normalisation."""
+"""RL² networks and agent: both recurrent cores, hidden state across a trial, encoders,
+value normalisation."""
 
 import gymnasium as gym
 import numpy as np
@@ -7,9 +8,17 @@ import torch
 from gymnasium import spaces
 
 import meta_envs  # noqa: F401
-from agents.trpo_gru.agent import TRPOGRUAgent
-from agents.trpo_gru.policy import Observations, RecurrentNet, ValueNet, is_image_space, to_observations
-from agents.trpo_gru.rollout import TrialCollector
+from agents.rl2.agent import RL2Agent
+from agents.rl2.policy import (
+    CELLS,
+    LayerNormGRUCell,
+    Observations,
+    RecurrentNet,
+    ValueNet,
+    is_image_space,
+    to_observations,
+)
+from agents.rl2.rollout import TrialCollector
 from meta_envs.trial import rl2_observation_space
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -17,14 +26,15 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 KWARGS = {"num_arms": 3, "num_episodes": 8}
 
 
-def bandit_policy(seed: int = 0) -> RecurrentNet:
+def bandit_policy(seed: int = 0, cell: str = "gru") -> RecurrentNet:
     torch.manual_seed(seed)
     space = gym.make("MetaBandit-v0", **KWARGS).observation_space
-    return RecurrentNet(space, KWARGS["num_arms"], hidden_size=16, embedding_size=0, head_gain=1.0)
+    return RecurrentNet(space, KWARGS["num_arms"], hidden_size=16, embedding_size=0, head_gain=1.0, cell=cell)
 
 
-def test_step_by_step_equals_whole_trial_forward():
-    policy = bandit_policy()
+@pytest.mark.parametrize("cell", CELLS)
+def test_step_by_step_equals_whole_trial_forward(cell):
+    policy = bandit_policy(cell=cell)
     envs = gym.make_vec("MetaBandit-v0", num_envs=4, vectorization_mode="vector_entry_point", **KWARGS)
     observation, _ = envs.reset(seed=0)
     hidden, steps, logits = policy.initial_state(4), [], []
@@ -71,7 +81,7 @@ def test_rollout_carries_hidden_state_across_inner_episodes_and_resets_between_t
 
 def test_agent_keeps_state_inside_a_trial_and_resets_at_a_new_trial():
     policy = bandit_policy()
-    agent = TRPOGRUAgent(policy, image=False, device=torch.device("cpu"))
+    agent = RL2Agent(policy, image=False, device=torch.device("cpu"))
     envs = gym.make_vec("MetaBandit-v0", num_envs=2, vectorization_mode="vector_entry_point", **KWARGS)
     observation, _ = envs.reset(seed=1)
     agent.reset(2, seed=0)
@@ -99,12 +109,12 @@ def test_sampled_actions_are_seeded_and_greedy_is_argmax():
     observation, _ = envs.reset(seed=0)
     runs = []
     for _ in range(2):
-        agent = TRPOGRUAgent(policy, False, torch.device("cpu"))
+        agent = RL2Agent(policy, False, torch.device("cpu"))
         agent.reset(64, seed=5)
         runs.append(agent.act(observation))
     np.testing.assert_array_equal(*runs)
     assert len(set(runs[0].tolist())) > 1
-    greedy = TRPOGRUAgent(policy, False, torch.device("cpu"), greedy=True)
+    greedy = RL2Agent(policy, False, torch.device("cpu"), greedy=True)
     greedy.reset(64, seed=5)
     logits = policy.step(to_observations(observation, False, torch.device("cpu")), policy.initial_state(64))[0]
     np.testing.assert_array_equal(greedy.act(observation), logits.argmax(-1).numpy())
@@ -143,10 +153,11 @@ def test_value_statistics_update_keeps_predictions():
     assert value.target_std.item() == pytest.approx(np.std([10, 30, 50, 70]), rel=1e-5)
 
 
-def test_padded_trials_of_different_lengths_skip_their_padding():
+@pytest.mark.parametrize("cell", CELLS)
+def test_padded_trials_of_different_lengths_skip_their_padding(cell):
     # [T, B] whole trials with lengths: outputs on each trial's steps, its final state and
     # the gradients are those of running every trial alone, whatever the padding holds
-    policy = bandit_policy().double()
+    policy = bandit_policy(cell=cell).double()
     g = torch.Generator().manual_seed(3)
     lengths = torch.tensor([8, 3, 5, 1])
     vector = torch.rand(8, 4, 1 + 3 + 1 + 1, generator=g, dtype=torch.float64)
@@ -181,3 +192,41 @@ def test_the_cuda_sequence_pass_agrees_with_the_cpu_cell_loop(ragged):
     steps = torch.arange(8)[:, None] < (lengths if ragged else torch.full((4,), 8))[None, :]
     torch.testing.assert_close(policy.head(features)[steps], out[steps])
     torch.testing.assert_close(gru_last, last)
+
+
+def test_layernorm_gru_cell_computes_the_textbook_equations():
+    cell = LayerNormGRUCell(5, 4, update_gate_bias=1.0).double()
+    with torch.no_grad():  # non-trivial affine parameters, so that their roles are checked
+        for parameter in (cell.gain_ih, cell.bias_ih, cell.gain_hh, cell.bias_hh):
+            parameter.add_(torch.rand(parameter.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, generator=g, dtype=torch.float64)
+    h = torch.randn(3, 4, generator=g, dtype=torch.float64)
+
+    def normalised(projection, gain, bias):  # each gate's 4 units on their own
+        gates = projection.view(3, 3, 4)
+        mean = gates.mean(-1, keepdim=True)
+        std = (gates.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+        return (gates - mean) / std * gain + bias
+
+    gx = normalised(x @ cell.weight_ih.T, cell.gain_ih, cell.bias_ih)
+    gh = normalised(h @ cell.weight_hh.T, cell.gain_hh, cell.bias_hh)
+    r = torch.sigmoid(gx[:, 0] + gh[:, 0])
+    z = torch.sigmoid(gx[:, 1] + gh[:, 1])
+    n = torch.tanh(gx[:, 2] + r * gh[:, 2])
+    torch.testing.assert_close(cell(x, h), (1 - z) * n + z * h)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_update_gate_bias_makes_a_new_network_keep_more_of_its_state(cell):
+    space = gym.make("MetaBandit-v0", **KWARGS).observation_space
+    vector = torch.rand(30, 64, 6, generator=torch.Generator().manual_seed(2))
+    kept = []
+    for bias in (0.0, 2.0):
+        torch.manual_seed(0)
+        net = RecurrentNet(space, 3, hidden_size=16, embedding_size=0, cell=cell, update_gate_bias=bias)
+        start = torch.randn(64, 16, generator=torch.Generator().manual_seed(3))
+        with torch.no_grad():
+            _, last = net(Observations(vector, None), start)
+        kept.append(torch.nn.functional.cosine_similarity(last, start, dim=1).mean().item())
+    assert kept[1] > kept[0] + 0.1, kept

@@ -1,4 +1,5 @@
-"""The TRPO-GRU training loop: it learns, logs every quantity, saves, loads and resumes exactly."""
+"""The RL² training loop under both update rules: it learns, logs every quantity, saves,
+loads and resumes exactly."""
 
 import copy
 import math
@@ -11,21 +12,36 @@ import meta_envs  # noqa: F401
 from agents.baselines import RandomAgent
 from agents.evaluation import evaluate
 from agents.training.run_folder import RunFolder, RunSpec
-from agents.trpo_gru.config import TRPOConfig
-from agents.trpo_gru.trainer import METRICS, TRPOTrainer, load_agent
+from agents.rl2.config import PPOConfig, TRPOConfig
+from agents.rl2.trainer import RL2Trainer, load_agent, metric_names
 
 TWO_ARMS = {"num_arms": 2, "num_episodes": 10}
 SMALL = TRPOConfig(hidden_size=32, value_hidden_size=32, steps_per_iteration=4000)
 CPU = torch.device("cpu")
+#: each update rule on each recurrent core, at a size that runs in a second
+TINY = {
+    "trpo": TRPOConfig(hidden_size=16, value_hidden_size=16, steps_per_iteration=200),
+    "ppo": PPOConfig(hidden_size=16, value_hidden_size=16, steps_per_iteration=200),
+    "ppo_layernorm": PPOConfig(
+        hidden_size=16, value_hidden_size=16, steps_per_iteration=200, cell="layernorm_gru", update_gate_bias=1.0
+    ),
+}
+ALGO = {TRPOConfig: "trpo_gru", PPOConfig: "ppo_gru"}
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_short_run_on_two_arm_bandit_beats_random_by_ten_percent():
-    trainer = TRPOTrainer("MetaBandit-v0", TWO_ARMS, SMALL, num_envs=400, seed=0, device=CPU)
+@pytest.mark.parametrize(
+    "config",
+    [SMALL, PPOConfig(hidden_size=32, value_hidden_size=32, steps_per_iteration=4000, cell="layernorm_gru",
+                      update_gate_bias=1.0, gae_lambda=0.95)],
+    ids=["trpo", "ppo_layernorm"],
+)
+def test_short_run_on_two_arm_bandit_beats_random_by_ten_percent(config):
+    trainer = RL2Trainer("MetaBandit-v0", TWO_ARMS, config, num_envs=400, seed=0, device=CPU)
     for _ in range(30):
         metrics = trainer.train_iteration()
-    assert set(metrics) == set(METRICS)
+    assert list(metrics) == list(metric_names(type(config)))
     assert all(math.isfinite(v) for v in metrics.values())
     learned = evaluate(trainer.agent(), "MetaBandit-v0", TWO_ARMS, num_tasks=500, seed=0)
     random = evaluate(RandomAgent(2), "MetaBandit-v0", TWO_ARMS, num_tasks=500, seed=0)
@@ -46,29 +62,30 @@ def _actions(agent, seed=3):
     return np.stack(actions)
 
 
-def test_checkpoint_round_trip_gives_identical_actions(tmp_path):
-    config = TRPOConfig(hidden_size=16, value_hidden_size=16, steps_per_iteration=200)
-    trainer = TRPOTrainer("MetaBandit-v0", TWO_ARMS, config, num_envs=20, seed=0, device=CPU)
+@pytest.mark.parametrize("config", TINY.values(), ids=TINY.keys())
+def test_checkpoint_round_trip_gives_identical_actions(tmp_path, config):
+    trainer = RL2Trainer("MetaBandit-v0", TWO_ARMS, config, num_envs=20, seed=0, device=CPU)
     trainer.train_iteration()
     folder = RunFolder(tmp_path)
     folder.checkpoints.mkdir()
     torch.save(trainer.state_dict(), folder.latest_checkpoint)
-    spec = RunSpec("trpo_gru", "MetaBandit-v0", TWO_ARMS, 0, 20, "cpu", None, 1, {})
+    spec = RunSpec(ALGO[type(config)], "MetaBandit-v0", TWO_ARMS, 0, 20, "cpu", None, 1, {})
     loaded = load_agent(folder, spec, CPU)
+    assert loaded.name == ALGO[type(config)]
     np.testing.assert_array_equal(_actions(loaded), _actions(trainer.agent()))
     # a different policy acts differently: the comparison above can fail
     trainer.train_iteration()
     assert not np.array_equal(_actions(loaded), _actions(trainer.agent()))
 
 
-def test_resumed_trainer_continues_exactly():
-    config = TRPOConfig(hidden_size=16, value_hidden_size=16, steps_per_iteration=200)
-    straight = TRPOTrainer("MetaBandit-v0", TWO_ARMS, config, num_envs=20, seed=1, device=CPU)
+@pytest.mark.parametrize("config", TINY.values(), ids=TINY.keys())
+def test_resumed_trainer_continues_exactly(config):
+    straight = RL2Trainer("MetaBandit-v0", TWO_ARMS, config, num_envs=20, seed=1, device=CPU)
     straight.train_iteration()
     state = copy.deepcopy(straight.state_dict())  # the live dict shares the parameters' storage
     expected = straight.train_iteration()
-    resumed = TRPOTrainer("MetaBandit-v0", TWO_ARMS, config, num_envs=20, seed=1, device=CPU)
+    resumed = RL2Trainer("MetaBandit-v0", TWO_ARMS, config, num_envs=20, seed=1, device=CPU)
     resumed.load_state_dict(state)
     got = resumed.train_iteration()
-    timing = {name for name in METRICS if name.endswith("_s")}  # seconds and steps per second
+    timing = {name for name in metric_names(type(config)) if name.endswith("_s")}  # seconds and steps per second
     assert {k: v for k, v in got.items() if k not in timing} == {k: v for k, v in expected.items() if k not in timing}

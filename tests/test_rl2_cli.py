@@ -44,9 +44,10 @@ def test_train_writes_a_complete_run_folder_and_resumes(tmp_path, capsys):
     assert config["hyperparameters"]["cg_damping"] == 0.01 and config["hyperparameters"]["hidden_size"] == 8
     with (out / "progress.csv").open() as f:
         rows = list(csv.DictReader(f))
-    from agents.trpo_gru.trainer import METRICS
+    from agents.rl2.config import TRPOConfig
+    from agents.rl2.trainer import metric_names
 
-    assert [int(r["iteration"]) for r in rows] == [1, 2] and list(rows[0]) == list(METRICS)
+    assert [int(r["iteration"]) for r in rows] == [1, 2] and list(rows[0]) == list(metric_names(TRPOConfig))
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert (out / "checkpoints" / "latest.pt").is_file() and (out / "learning_curve.png").stat().st_size > 0
     document = json.loads((out / "eval.json").read_text())
@@ -74,7 +75,7 @@ def test_unknown_algo_lists_the_known_ones(capsys):
     with pytest.raises(SystemExit) as exit_info:
         load_script("train").main(["--algo", "dqn"])
     assert exit_info.value.code == 2
-    assert "unknown --algo 'dqn'; known: recurrent_ppo, trpo_gru" in capsys.readouterr().err
+    assert "unknown --algo 'dqn'; known: ppo_gru, recurrent_ppo, trpo_gru" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -123,3 +124,23 @@ def test_ctrl_c_stops_after_an_iteration_with_a_checkpoint_that_resumes(tmp_path
     train = load_script("train")
     assert train.main(["--resume", str(out), "--iterations", str(state["iteration"] + 1), "--threads", "1"]) == 0
     assert json.loads((out / "eval.json").read_text())["results"]["trpo_gru"]
+
+
+def test_ppo_gru_runs_on_the_same_engine_with_its_own_flags_and_columns(tmp_path, capsys):
+    train = load_script("train")
+    out = tmp_path / "ppo"
+    flags = ["--clip-range", "0.2", "--epochs", "2", "--minibatches", "2", "--cell", "layernorm_gru"]
+    assert train.main(["--algo", "ppo_gru", "--iterations", "2", "--out", str(out), *flags, *TINY]) == 0
+    assert "ppo_gru" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert config["algo"] == "ppo_gru"
+    assert config["hyperparameters"]["clip_range"] == 0.2 and config["hyperparameters"]["cell"] == "layernorm_gru"
+    from agents.rl2.config import PPOConfig
+    from agents.rl2.trainer import metric_names
+
+    with (out / "progress.csv").open() as f:
+        assert list(next(csv.DictReader(f))) == list(metric_names(PPOConfig))
+    assert set(json.loads((out / "eval.json").read_text())["results"]) == {"ppo_gru", "random"}
+    # TRPO's flags are not PPO's
+    with pytest.raises(SystemExit):
+        train.main(["--algo", "ppo_gru", "--max-kl", "0.01", "--out", str(tmp_path / "bad"), *TINY])

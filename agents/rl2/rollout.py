@@ -12,7 +12,7 @@ batch is whole, and the batch holds at least ``steps_per_iteration`` steps.
 * Variable-length trials (mazes: episodes end at the goal): trials end at different
   times; the autoreset starts the next trial in the same step and the GRU state of
   that sub-env is zeroed. Afterwards the trials are gathered into columns ``[L, M]``
-  with a mask (:class:`~agents.trpo_gru.trpo.TrialData`) by one indexing operation.
+  with a mask (:class:`~agents.rl2.trpo.TrialData`) by one indexing operation.
 
 The policy acts with one GRU-cell step for all sub-envs at once; actions are sampled
 from a seeded :class:`torch.Generator`. A truncated trial (no family truncates trials)
@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from agents.trpo_gru.policy import Observations, RecurrentNet, is_image_space, to_observations
-from agents.trpo_gru.trpo import TrialData
+from agents.rl2.policy import Observations, RecurrentNet, is_image_space, to_observations
+from agents.rl2.trials import TrialData
 from meta_envs.validation import check_int
 
 

@@ -1,15 +1,17 @@
-"""The TRPO-GRU training loop: rollout of whole trials, value baseline, TRPO step, logs.
+"""The RL² training loop: rollout of whole trials, value baseline, policy update, logs.
 
 One iteration:
 
 1. collect at least ``steps_per_iteration`` steps of whole trials (:mod:`.rollout`);
 2. values of every step from the value GRU, GAE over whole trials, advantage
-   normalisation (:func:`~agents.trpo_gru.trpo.compute_gae`);
-3. one TRPO step of the policy (:func:`~agents.trpo_gru.trpo.trpo_step`);
+   normalisation (:func:`~agents.rl2.trials.compute_gae`);
+3. one update of the policy by the config's rule: a TRPO step (:class:`TRPOConfig`,
+   :class:`~agents.rl2.trpo.TRPORule`) or PPO-clip epochs (:class:`PPOConfig`,
+   :class:`~agents.rl2.ppo.PPORule`); everything else is shared;
 4. fit the value GRU to the discounted returns (or GAE's λ-returns, ``value_targets``)
    with Adam, minibatches of whole trials.
 
-Every iteration logs the quantities of :data:`METRICS` (``progress.csv`` and
+Every iteration logs the quantities of :func:`metric_names` (``progress.csv`` and
 TensorBoard through :class:`agents.training.run_folder.MetricLogger`).
 """
 
@@ -24,45 +26,61 @@ import gymnasium as gym
 import torch
 
 from agents.training.run_folder import CheckpointSchedule, MetricLogger, RunFolder, RunSpec, atomic_write, resolve_device
-from agents.trpo_gru.agent import TRPOGRUAgent
-from agents.trpo_gru.config import TRPOConfig
-from agents.trpo_gru.policy import RecurrentNet, ValueNet, is_image_space
-from agents.trpo_gru.rollout import TrialCollector
-from agents.trpo_gru.trpo import TrialData, compute_gae, masked_mean, trpo_step
+from agents.rl2.agent import RL2Agent
+from agents.rl2.config import PPOConfig, RL2Config, TRPOConfig
+from agents.rl2.policy import RecurrentNet, ValueNet, is_image_space
+from agents.rl2.ppo import PPORule
+from agents.rl2.rollout import TrialCollector
+from agents.rl2.trials import TrialData, compute_gae, masked_mean
+from agents.rl2.trpo import TRPORule
 
-#: every logged quantity, in column order
-METRICS = {
+#: the update rule of each config type, and the ``--algo`` name of its learner
+RULES: dict[type[RL2Config], tuple[type[TRPORule] | type[PPORule], str]] = {
+    TRPOConfig: (TRPORule, "trpo_gru"),
+    PPOConfig: (PPORule, "ppo_gru"),
+}
+
+#: logged quantities every rule shares: the first ones, then the rule's, then these
+_HEAD_METRICS = {
     "iteration": "iterations done",
     "env_steps": "env steps of training trials so far",
     "mean_trial_return": "mean total reward of this iteration's trials",
-    "kl": "mean KL(old ‖ new) of the policy step (0 when rolled back)",
-    "entropy": "mean entropy of the policy before the step",
-    "surrogate_gain": "surrogate objective after minus before the step",
-    "expected_gain": "first-order prediction of that gain",
-    "line_search_steps": "backtracks of the line search",
-    "line_search_forwards": "forward passes over the whole batch in the line search",
-    "accepted": "1 if the line search accepted a step, 0 if it rolled back",
+}
+_TAIL_METRICS = {
     "explained_variance": "1 - Var(returns - V) / Var(returns) of the value baseline before its fit",
     "value_loss": "mean squared error of the value fit (normalised units, last epoch)",
     "env_steps_per_s": "env steps of the iteration / its wall time (rollout + update)",
     "rollout_s": "seconds spent collecting trials",
-    "update_s": "seconds spent in the value fit and policy step (the five phases below and GAE)",
+    "update_s": "seconds spent in the value fit and policy update (GAE and the timed phases)",
     "value_forward_s": "seconds for the value baseline's forward pass over the batch (for GAE)",
-    "gradient_s": "seconds for the policy's forward + backward pass (surrogate gradient)",
-    "natural_gradient_s": "seconds for conjugate gradient on Fisher-vector products",
-    "line_search_s": "seconds for the line search",
     "value_fit_s": "seconds for fitting the value baseline",
 }
 
 
+def config_type(algo: str) -> type[RL2Config]:
+    """The config type of the learner ``algo`` (``trpo_gru`` or ``ppo_gru``)."""
+    for config, (_, name) in RULES.items():
+        if name == algo:
+            return config
+    raise ValueError(f"unknown RL² learner {algo!r}; known: {', '.join(name for _, name in RULES.values())}")
+
+
+def metric_names(config_type: type[RL2Config]) -> dict[str, str]:
+    """Every quantity a run of this config type logs, in column order, with its meaning."""
+    return {**_HEAD_METRICS, **RULES[config_type][0].METRICS, **_TAIL_METRICS}
+
+
 def build_networks(
-    observation_space: gym.spaces.Dict, num_actions: int, config: TRPOConfig, seed: int
+    observation_space: gym.spaces.Dict, num_actions: int, config: RL2Config, seed: int
 ) -> tuple[RecurrentNet, ValueNet]:
     """The policy and the value baseline, initialised from ``seed`` (same on every device)."""
+    cell = {"cell": config.cell, "update_gate_bias": config.update_gate_bias}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        policy = RecurrentNet(observation_space, num_actions, config.hidden_size, config.embedding_size, head_gain=0.01)
-        value = ValueNet(observation_space, config.value_hidden_size, config.embedding_size)
+        policy = RecurrentNet(
+            observation_space, num_actions, config.hidden_size, config.embedding_size, head_gain=0.01, **cell
+        )
+        value = ValueNet(observation_space, config.value_hidden_size, config.embedding_size, **cell)
     return policy, value
 
 
@@ -82,12 +100,12 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.
     return float("nan") if variance.item() == 0 else float(1 - (target - values[valid]).var() / variance)
 
 
-class TRPOTrainer:
-    """TRPO-GRU on one env (module docstring).
+class RL2Trainer:
+    """An RL² learner on one env (module docstring); the config's type picks the update rule.
 
     :param env_id: a registered meta_envs ID.
     :param env_kwargs: the family's keyword arguments.
-    :param config: hyperparameters.
+    :param config: hyperparameters: a :class:`TRPOConfig` or a :class:`PPOConfig`.
     :param num_envs: sub-envs stepped together.
     :param seed: seeds the networks, the action sampling and the env.
     :param device: a torch device.
@@ -97,16 +115,21 @@ class TRPOTrainer:
         self,
         env_id: str,
         env_kwargs: dict[str, Any],
-        config: TRPOConfig,
+        config: TRPOConfig | PPOConfig,
         num_envs: int,
         seed: int,
         device: torch.device,
     ) -> None:
+        if type(config) not in RULES:
+            raise TypeError(f"config must be one of {[t.__name__ for t in RULES]}, got {type(config).__name__}")
         self.config, self.device = config, device
         observation_space, num_actions = env_spaces(env_id, env_kwargs)
         self.image = is_image_space(observation_space["obs"])
         policy, value = build_networks(observation_space, num_actions, config, seed)
         self.policy, self.value = policy.to(device), value.to(device)
+        rule, self.algo = RULES[type(config)]
+        self.rule = rule(self.policy, config)
+        self.metrics = metric_names(type(config))
         self.value_optimizer = torch.optim.Adam(self.value.parameters(), lr=config.value_lr)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
@@ -115,7 +138,7 @@ class TRPOTrainer:
         self.env_steps = 0
 
     def train_iteration(self) -> dict[str, float]:
-        """Collect trials, update value baseline and policy; return the :data:`METRICS`."""
+        """Collect trials, update value baseline and policy; return the :attr:`metrics`."""
         cfg = self.config
         start = time.perf_counter()
         rollout = self.collector.collect(self.policy, cfg.steps_per_iteration, self.generator)
@@ -125,7 +148,7 @@ class TRPOTrainer:
             values = self.value.values(data.observations)
         values_done = self._clock()
         advantages, returns = self.advantages(data, values)
-        stats = trpo_step(self.policy, data, advantages, cfg, self.generator)
+        rule_metrics = self.rule.update(data, advantages, self.generator)
         stepped = time.perf_counter()
         value_loss = self._fit_value(data, returns)
         end = self._clock()
@@ -135,22 +158,13 @@ class TRPOTrainer:
             "iteration": self.iteration,
             "env_steps": self.env_steps,
             "mean_trial_return": float(rollout.trial_returns.mean()),
-            "kl": stats.kl,
-            "entropy": stats.entropy,
-            "surrogate_gain": stats.surrogate_gain,
-            "expected_gain": stats.expected_gain,
-            "line_search_steps": stats.line_search_steps,
-            "line_search_forwards": stats.line_search_forwards,
-            "accepted": float(stats.accepted),
+            **rule_metrics,
             "explained_variance": explained_variance(values, returns, data.mask),
             "value_loss": value_loss,
             "env_steps_per_s": rollout.env_steps / (end - start),
             "rollout_s": collected - start,
             "update_s": end - collected,
             "value_forward_s": values_done - collected,
-            "gradient_s": stats.gradient_s,
-            "natural_gradient_s": stats.natural_gradient_s,
-            "line_search_s": stats.line_search_s,
             "value_fit_s": end - stepped,
         }
 
@@ -199,9 +213,9 @@ class TRPOTrainer:
                 loss_sum += loss.item()
         return loss_sum / batches
 
-    def agent(self, greedy: bool = False) -> TRPOGRUAgent:
+    def agent(self, greedy: bool = False) -> RL2Agent:
         """The current policy as an evaluation-protocol agent."""
-        return TRPOGRUAgent(self.policy, self.image, self.device, greedy)
+        return RL2Agent(self.policy, self.image, self.device, greedy, name=self.algo)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs to continue exactly."""
@@ -209,6 +223,7 @@ class TRPOTrainer:
             "policy": self.policy.state_dict(),
             "value": self.value.state_dict(),
             "value_optimizer": self.value_optimizer.state_dict(),
+            "rule": self.rule.state_dict(),
             "generator": self.generator.get_state(),
             "env_rng": self.collector.np_random_state,
             "iteration": self.iteration,
@@ -220,6 +235,7 @@ class TRPOTrainer:
         self.policy.load_state_dict(state["policy"])
         self.value.load_state_dict(state["value"])
         self.value_optimizer.load_state_dict(state["value_optimizer"])
+        self.rule.load_state_dict(state.get("rule", {}))  # checkpoints of TRPO runs before PPO had none
         self.generator.set_state(state["generator"])
         self.collector.np_random_state = state["env_rng"]
         self.iteration, self.env_steps = state["iteration"], state["env_steps"]
@@ -235,7 +251,7 @@ def train(
     resume: bool = False,
     checkpoint_every: int = 25,
     stop: Callable[[], bool] = lambda: False,
-) -> TRPOTrainer:
+) -> RL2Trainer:
     """Train (or continue) the run in ``folder`` until its budget is spent or ``stop()``.
 
     :param folder: the run folder (created, with ``config.json``).
@@ -248,9 +264,8 @@ def train(
     :return: the trainer, holding the final policy.
     """
     device = resolve_device(spec.device)
-    trainer = TRPOTrainer(
-        spec.env_id, spec.env_kwargs, TRPOConfig(**spec.hyperparameters), spec.num_envs, spec.seed, device
-    )
+    config = config_type(spec.algo)(**spec.hyperparameters)
+    trainer = RL2Trainer(spec.env_id, spec.env_kwargs, config, spec.num_envs, spec.seed, device)
     if resume:
         # on the CPU first: the generator state must stay a CPU tensor
         trainer.load_state_dict(torch.load(folder.latest_checkpoint, map_location="cpu", weights_only=True))
@@ -275,11 +290,11 @@ def train(
     return trainer
 
 
-def load_agent(folder: RunFolder, spec: RunSpec, device: torch.device, greedy: bool = False) -> TRPOGRUAgent:
+def load_agent(folder: RunFolder, spec: RunSpec, device: torch.device, greedy: bool = False) -> RL2Agent:
     """The policy of ``folder``'s latest checkpoint as an agent."""
     state = torch.load(folder.latest_checkpoint, map_location="cpu", weights_only=True)
     observation_space, num_actions = env_spaces(spec.env_id, spec.env_kwargs)
-    config = TRPOConfig(**state["config"])
+    config = config_type(spec.algo)(**state["config"])
     policy = build_networks(observation_space, num_actions, config, seed=0)[0]
     policy.load_state_dict(state["policy"])
-    return TRPOGRUAgent(policy.to(device), is_image_space(observation_space["obs"]), device, greedy)
+    return RL2Agent(policy.to(device), is_image_space(observation_space["obs"]), device, greedy, name=spec.algo)

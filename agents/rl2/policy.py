@@ -1,4 +1,4 @@
-"""The RL² networks: observation encoder → embedding → GRU → linear head.
+"""The RL² networks: observation encoder → embedding → recurrent core → linear head.
 
 Input
     The shared RL² observation of every family (:mod:`meta_envs.trial`). When the
@@ -11,6 +11,14 @@ Input
     With ``embedding_size=0`` the flattened observation (one-hot state, one-hot previous
     action, previous reward, done flag) goes straight into the GRU, whose input weights
     then act as a linear embedding.
+
+Recurrent core
+    ``cell="gru"``: PyTorch's GRU (the paper's; fused kernels, cuDNN on CUDA).
+    ``cell="layernorm_gru"``: :class:`LayerNormGRUCell`, a GRU whose input and recurrent
+    projections are layer-normalised per gate (Ba et al. 2016). Either can start with its
+    update gate biased towards keeping the state (``update_gate_bias``): a trial of 100
+    pulls needs counts that survive 100 steps, and a gate that starts half-open halves
+    the memory of every step.
 
 Networks
     :class:`RecurrentNet` is that stack with any output size. The policy is one with a
@@ -143,15 +151,78 @@ class ObservationEncoder(nn.Module):
         return self.embed(x)
 
 
+#: the recurrent cores RecurrentNet can use (module docstring)
+CELLS = ("gru", "layernorm_gru")
+
+
+class LayerNormGRUCell(nn.Module):
+    """A GRU cell with per-gate layer normalisation of both projections.
+
+    ``g_x = LN(W_x x)``, ``g_h = LN(W_h h)`` (each normalised over every gate's ``H``
+    units separately, with its own gain and bias), then PyTorch's GRU equations with
+    gates in its order (reset r, update z, new n):
+    ``r = σ(g_x^r + g_h^r)``, ``z = σ(g_x^z + g_h^z)``, ``n = tanh(g_x^n + r ⊙ g_h^n)``,
+    ``h' = (1 - z) ⊙ n + z ⊙ h``. A larger ``z`` keeps more of the state.
+
+    The input half does not depend on the state, so :meth:`input_gates` runs a whole
+    sequence at once and only :meth:`recur` loops over time.
+
+    :param input_size: width of the input.
+    :param hidden_size: units.
+    :param update_gate_bias: initial bias of the update gate's input normalisation
+        (``σ(1) ≈ 0.73`` of the state kept per step at the start, against 0.5 at 0).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, update_gate_bias: float = 0.0) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
+        self.gain_ih = nn.Parameter(torch.ones(3, hidden_size))
+        self.bias_ih = nn.Parameter(torch.zeros(3, hidden_size))
+        self.gain_hh = nn.Parameter(torch.ones(3, hidden_size))
+        self.bias_hh = nn.Parameter(torch.zeros(3, hidden_size))
+        bound = hidden_size**-0.5  # PyTorch's GRU initialisation
+        nn.init.uniform_(self.weight_ih, -bound, bound)
+        nn.init.uniform_(self.weight_hh, -bound, bound)
+        with torch.no_grad():
+            self.bias_ih[1] = update_gate_bias
+
+    @staticmethod
+    def _normalise(projection: torch.Tensor, gain: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        gates = projection.unflatten(-1, gain.shape)
+        return torch.addcmul(bias, torch.layer_norm(gates, gates.shape[-1:]), gain)
+
+    def input_gates(self, x: torch.Tensor) -> torch.Tensor:
+        """``[..., input_size]`` → the normalised input projection ``[..., 3, H]``."""
+        return self._normalise(x @ self.weight_ih.T, self.gain_ih, self.bias_ih)
+
+    def recur(self, input_gates: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """One step from the input gates ``[B, 3, H]`` and the state ``[B, H]``."""
+        recurrent = self._normalise(hidden @ self.weight_hh.T, self.gain_hh, self.bias_hh)
+        # reset and update gates in one call, n and the interpolation as fused ops: half the
+        # kernels of the textbook form (the forward is the GRU's cost per step, which the
+        # rollout and the line search pay at every step)
+        reset_update = torch.sigmoid(input_gates[:, :2] + recurrent[:, :2])
+        new = torch.tanh(torch.addcmul(input_gates[:, 2], reset_update[:, 0], recurrent[:, 2]))
+        return torch.lerp(new, hidden, reset_update[:, 1])
+
+    def forward(self, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """One step: ``x [B, input_size]``, ``hidden [B, H]`` → the next state."""
+        return self.recur(self.input_gates(x), hidden)
+
+
 class RecurrentNet(nn.Module):
-    """Encoder → GRU → linear head; the building block of the policy and the value baseline.
+    """Encoder → recurrent core → linear head; the building block of the policy and the value baseline.
 
     :param observation_space: one env's RL² ``Dict`` observation space.
     :param output_size: width of the head (number of actions for the policy, 1 for values).
-    :param hidden_size: GRU units.
+    :param hidden_size: units of the recurrent core.
     :param embedding_size: width of the input embedding (0: none).
     :param head_gain: scale of the head's initial weights (small for the policy, so it
         starts close to uniform).
+    :param cell: the recurrent core, one of :data:`CELLS` (module docstring).
+    :param update_gate_bias: initial bias of the update gate (0: the cell's own default).
     """
 
     def __init__(
@@ -161,11 +232,21 @@ class RecurrentNet(nn.Module):
         hidden_size: int,
         embedding_size: int,
         head_gain: float = 1.0,
+        cell: str = "gru",
+        update_gate_bias: float = 0.0,
     ) -> None:
         super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}; known: {', '.join(CELLS)}")
         self.hidden_size = hidden_size
         self.encoder = ObservationEncoder(observation_space, embedding_size)
-        self.gru = nn.GRU(self.encoder.output_size, hidden_size)
+        self.gru: nn.GRU | LayerNormGRUCell
+        if cell == "gru":
+            self.gru = nn.GRU(self.encoder.output_size, hidden_size)
+            with torch.no_grad():  # PyTorch's gate order is (r, z, n); both biases add up
+                self.gru.bias_ih_l0[hidden_size : 2 * hidden_size] += update_gate_bias
+        else:
+            self.gru = LayerNormGRUCell(self.encoder.output_size, hidden_size, update_gate_bias)
         self.head = nn.Linear(hidden_size, output_size)
         nn.init.orthogonal_(self.head.weight, head_gain)
         nn.init.zeros_(self.head.bias)
@@ -193,22 +274,27 @@ class RecurrentNet(nn.Module):
         lengths = observations.lengths
         if lengths is not None and bool((lengths >= steps).all()):
             lengths = None  # every column runs every step: nothing to skip
-        if inputs.is_cuda:
+        if isinstance(self.gru, LayerNormGRUCell):
+            inputs = self.gru.input_gates(inputs)  # the state-free half, all steps at once
+            cell = self.gru.recur
+        elif inputs.is_cuda:
             features, last = self._gru_pass(inputs, hidden, lengths)
             return self.head(features), last
-        # On the CPU a loop of fused GRU-cell calls beats nn.GRU's kernel: 1.89 s against
-        # 2.65 s forward, 5.50 s against 10.49 s forward + backward (GRU(256), 100 steps x
-        # 2,500 trials, one thread; benchmark_agents.py --gru-kernels). It also has a
-        # double backward (fvp="exact").
+        else:
+            # On the CPU a loop of fused GRU-cell calls beats nn.GRU's kernel: 1.89 s against
+            # 2.65 s forward, 5.50 s against 10.49 s forward + backward (GRU(256), 100 steps x
+            # 2,500 trials, one thread; benchmark_agents.py --gru-kernels). It also has a
+            # double backward (fvp="exact").
+            cell = self._cell
         features = []
         for t, x in enumerate(inputs.unbind(0)):
             if lengths is None:
-                hidden = self._cell(x, hidden)
+                hidden = cell(x, hidden)
             else:
                 # only the trials still running: a padded batch of short trials (mazes)
                 # costs its steps, not its longest trial times its width
                 alive = (lengths > t).nonzero().squeeze(1)
-                hidden = hidden.index_copy(0, alive, self._cell(x[alive], hidden[alive]))
+                hidden = hidden.index_copy(0, alive, cell(x[alive], hidden[alive]))
             features.append(hidden)
         return self.head(torch.stack(features)), hidden
 
@@ -231,6 +317,8 @@ class RecurrentNet(nn.Module):
 
     def _cell(self, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         gru = self.gru
+        if isinstance(gru, LayerNormGRUCell):
+            return gru(x, hidden)
         return torch.gru_cell(x, hidden, gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0)
 
 
@@ -244,12 +332,23 @@ class ValueNet(RecurrentNet):
     et al. 2016).
 
     :param observation_space: one env's RL² ``Dict`` observation space.
-    :param hidden_size: GRU units.
+    :param hidden_size: units of the recurrent core.
     :param embedding_size: width of the input embedding.
+    :param cell: the recurrent core, one of :data:`CELLS`.
+    :param update_gate_bias: initial bias of its update gate.
     """
 
-    def __init__(self, observation_space: spaces.Dict, hidden_size: int, embedding_size: int) -> None:
-        super().__init__(observation_space, 1, hidden_size, embedding_size)
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        hidden_size: int,
+        embedding_size: int,
+        cell: str = "gru",
+        update_gate_bias: float = 0.0,
+    ) -> None:
+        super().__init__(
+            observation_space, 1, hidden_size, embedding_size, cell=cell, update_gate_bias=update_gate_bias
+        )
         self.register_buffer("target_mean", torch.zeros(()))
         self.register_buffer("target_std", torch.ones(()))
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))

@@ -1,4 +1,8 @@
-"""Hyperparameters of the RL² TRPO-GRU learner, with the RL² paper's values as defaults.
+"""Hyperparameters of the RL² learners, with the RL² paper's values as defaults.
+
+:class:`RL2Config` holds what every update rule shares (networks, discount, GAE, value
+baseline, batch); :class:`TRPOConfig` adds the paper's TRPO step and :class:`PPOConfig`
+a clipped-surrogate step on the same engine.
 
 Sources: the paper's appendix (Duan et al. 2016, arXiv 1611.02779) fixes the GRU size, γ,
 GAE λ, the mean-KL bound and the batch size; the paper ran TRPO from rllab, so the
@@ -13,19 +17,19 @@ from typing import Any, Literal
 
 import gymnasium as gym
 
-from agents.trpo_gru.policy import is_image_space
+from agents.rl2.policy import CELLS, is_image_space
 from meta_envs.validation import check_int, check_number
 
-#: Fisher-vector-product routes (see :mod:`agents.trpo_gru.trpo`)
+#: Fisher-vector-product routes (see :mod:`agents.rl2.trpo`)
 FVP_ROUTES = ("jacobian", "kl_grad_diff", "exact")
 
 
 @dataclasses.dataclass(frozen=True)
-class TRPOConfig:
-    """Everything that shapes a TRPO-GRU run except the environment, seed and device."""
+class RL2Config:
+    """What shapes an RL² run under any update rule, except the environment, seed and device."""
 
     hidden_size: int = 256
-    """Units of the policy GRU (paper: 256)."""
+    """Units of the policy's recurrent core (paper: a GRU of 256)."""
 
     embedding_size: int = 0
     """Width of a linear + tanh embedding in front of each GRU; 0 feeds the
@@ -39,6 +43,14 @@ class TRPOConfig:
     bandits and MDPs, size not given). 128 costs a quarter of the policy GRU per
     step; on MetaBandit (k=5, n=10, 100 iterations of 10,000 steps) it reached the
     same return as 256 units (6.66 vs 6.68, ±0.14)."""
+
+    cell: Literal["gru", "layernorm_gru"] = "gru"
+    """Recurrent core of the policy and the value baseline: ``gru`` (the paper's) or
+    ``layernorm_gru`` (per-gate layer normalisation, :class:`agents.rl2.policy.LayerNormGRUCell`)."""
+
+    update_gate_bias: float = 0.0
+    """Initial bias of the update gate (positive: keep more of the state per step at the
+    start); 0 is PyTorch's GRU initialisation."""
 
     gamma: float = 0.99
     """Discount across the whole trial (paper: 0.99)."""
@@ -55,12 +67,48 @@ class TRPOConfig:
     learned to explore (the public PPO reproduction of RL², lucaslingle/pytorch_rl2,
     uses 0.01)."""
 
-    max_kl: float = 0.01
-    """Bound on the mean KL(old ‖ new) of one policy update (paper: 0.01)."""
-
     steps_per_iteration: int = 250_000
     """Environment steps collected per iteration, rounded up to whole trials
     (paper: 250,000 for bandits and MDPs, 50,000 for navigation)."""
+
+    value_targets: Literal["returns", "lambda_returns"] = "returns"
+    """What the value baseline is fitted to: ``returns``, the discounted returns of the
+    rest of the trial (Monte Carlo; what rllab's baselines, which the paper used, are
+    fitted to), or ``lambda_returns``, GAE's ``A + V``, which lean on the baseline itself
+    (with λ = 0.3 mostly on its next prediction)."""
+
+    value_lr: float = 1e-3
+    """Adam learning rate of the value baseline."""
+
+    value_epochs: int = 2
+    """Passes over the iteration's trials when fitting the value baseline."""
+
+    value_minibatches: int = 4
+    """Minibatches (groups of whole trials) per value epoch."""
+
+    def __post_init__(self) -> None:
+        check_int("embedding_size", self.embedding_size, 0)
+        for name in ("hidden_size", "value_hidden_size", "steps_per_iteration", "value_epochs", "value_minibatches"):
+            check_int(name, getattr(self, name), 1)
+        check_number("gamma", self.gamma, 0.0, 1.0)
+        check_number("gae_lambda", self.gae_lambda, 0.0, 1.0)
+        check_number("value_lr", self.value_lr, 1e-12, float("inf"))
+        check_number("entropy_coef", self.entropy_coef, 0.0, float("inf"))
+        check_number("update_gate_bias", self.update_gate_bias, -float("inf"), float("inf"))
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {list(CELLS)}, got {self.cell!r}")
+        if not isinstance(self.normalize_advantages, bool):
+            raise TypeError(f"normalize_advantages must be a bool, got {self.normalize_advantages!r}")
+        if self.value_targets not in ("returns", "lambda_returns"):
+            raise ValueError(f"value_targets must be 'returns' or 'lambda_returns', got {self.value_targets!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TRPOConfig(RL2Config):
+    """The paper's learner: :class:`RL2Config` and a TRPO step (:mod:`agents.rl2.trpo`)."""
+
+    max_kl: float = 0.01
+    """Bound on the mean KL(old ‖ new) of one policy update (paper: 0.01)."""
 
     cg_iterations: int = 10
     """Conjugate-gradient iterations for the natural-gradient direction (rllab: 10)."""
@@ -95,42 +143,48 @@ class TRPOConfig:
     """Finite-difference step of the ``jacobian`` and ``kl_grad_diff`` routes,
     relative: the parameters move by ``fvp_fd_eps * (1 + ‖θ‖)`` along v."""
 
-    value_targets: Literal["returns", "lambda_returns"] = "returns"
-    """What the value baseline is fitted to: ``returns``, the discounted returns of the
-    rest of the trial (Monte Carlo; what rllab's baselines, which the paper used, are
-    fitted to), or ``lambda_returns``, GAE's ``A + V``, which lean on the baseline itself
-    (with λ = 0.3 mostly on its next prediction)."""
-
-    value_lr: float = 1e-3
-    """Adam learning rate of the value baseline."""
-
-    value_epochs: int = 2
-    """Passes over the iteration's trials when fitting the value baseline."""
-
-    value_minibatches: int = 4
-    """Minibatches (groups of whole trials) per value epoch."""
-
     def __post_init__(self) -> None:
-        check_int("embedding_size", self.embedding_size, 0)
-        for name in ("hidden_size", "value_hidden_size", "steps_per_iteration",
-                     "cg_iterations", "value_epochs", "value_minibatches"):
-            check_int(name, getattr(self, name), 1)
+        super().__post_init__()
+        check_int("cg_iterations", self.cg_iterations, 1)
         check_int("line_search_steps", self.line_search_steps, 1)
-        check_number("gamma", self.gamma, 0.0, 1.0)
-        check_number("gae_lambda", self.gae_lambda, 0.0, 1.0)
         check_number("max_kl", self.max_kl, 1e-12, float("inf"))
         check_number("cg_damping", self.cg_damping, 0.0, float("inf"))
         check_number("line_search_backtrack", self.line_search_backtrack, 1e-6, 1.0 - 1e-6)
         check_number("fvp_subsample", self.fvp_subsample, 1e-6, 1.0)
         check_number("fvp_fd_eps", self.fvp_fd_eps, 1e-12, 1.0)
-        check_number("value_lr", self.value_lr, 1e-12, float("inf"))
-        check_number("entropy_coef", self.entropy_coef, 0.0, float("inf"))
-        if not isinstance(self.normalize_advantages, bool):
-            raise TypeError(f"normalize_advantages must be a bool, got {self.normalize_advantages!r}")
-        if self.value_targets not in ("returns", "lambda_returns"):
-            raise ValueError(f"value_targets must be 'returns' or 'lambda_returns', got {self.value_targets!r}")
         if self.fvp not in FVP_ROUTES:
             raise ValueError(f"fvp must be one of {list(FVP_ROUTES)}, got {self.fvp!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig(RL2Config):
+    """:class:`RL2Config` and a PPO-clip step (:mod:`agents.rl2.ppo`): several epochs of
+    Adam on minibatches of whole trials, each trial run from its start (backpropagation
+    through the whole trial)."""
+
+    learning_rate: float = 3e-4
+    """Adam learning rate of the policy."""
+
+    epochs: int = 4
+    """Passes over the iteration's trials per policy update."""
+
+    minibatches: int = 5
+    """Minibatches (groups of whole trials) per epoch."""
+
+    clip_range: float = 0.1
+    """ε of the clipped surrogate ``min(ρA, clip(ρ, 1-ε, 1+ε)A)`` (the public RL² PPO
+    reproduction, lucaslingle/pytorch_rl2, uses 0.1)."""
+
+    max_grad_norm: float = 0.5
+    """Clip the policy gradient's global norm to this before each Adam step."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("epochs", self.epochs, 1)
+        check_int("minibatches", self.minibatches, 1)
+        check_number("learning_rate", self.learning_rate, 1e-12, float("inf"))
+        check_number("clip_range", self.clip_range, 1e-6, 1.0)
+        check_number("max_grad_norm", self.max_grad_norm, 1e-12, float("inf"))
 
 
 def paper_defaults(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -1,15 +1,15 @@
-"""A trained TRPO-GRU policy as an evaluation-protocol agent (:class:`agents.evaluation.Agent`)."""
+"""A trained RL² policy (TRPO- or PPO-trained) as an evaluation-protocol agent (:class:`agents.evaluation.Agent`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from agents.trpo_gru.policy import RecurrentNet, to_observations
-from agents.trpo_gru.rollout import sample_actions
+from agents.rl2.policy import RecurrentNet, to_observations
+from agents.rl2.rollout import sample_actions
 
 
-class TRPOGRUAgent:
+class RL2Agent:
     """Acts with a policy network, one GRU-cell step per call for every trial at once.
 
     Actions are *sampled* from the policy by default, with a :class:`torch.Generator`
@@ -27,12 +27,14 @@ class TRPOGRUAgent:
     :param image: whether the env's state is an image (see ``is_image_space``).
     :param device: where the policy runs.
     :param greedy: argmax actions instead of sampled ones.
+    :param name: the agent's name in results: its learner's ``--algo`` name.
     """
 
-    name = "trpo_gru"
-
-    def __init__(self, policy: RecurrentNet, image: bool, device: torch.device, greedy: bool = False) -> None:
-        # no .eval(): the networks have no dropout or normalisation, and cuDNN refuses the
+    def __init__(
+        self, policy: RecurrentNet, image: bool, device: torch.device, greedy: bool = False, name: str = "trpo_gru"
+    ) -> None:
+        self.name = name
+        # no .eval(): the networks have no dropout or batch statistics, and cuDNN refuses the
         # backward of an RNN in eval mode, which would break a trainer sharing the policy
         self.policy = policy
         self.image, self.device, self.greedy = image, device, greedy
