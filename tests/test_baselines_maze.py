@@ -197,6 +197,6 @@ def test_baselines_cli_prints_every_maze_baseline_and_the_paper_statistics(tmp_p
     assert set(document["results"]) == set(MAZE_BASELINES)
     for name, result in document["results"].items():
         assert name in completed.stdout
-        assert set(result) == {"mean", "ci95", "per_episode", "metrics"}
+        assert set(result) == {"mean", "ci95", "per_episode", "per_episode_ci95", "metrics"}
         assert set(result["metrics"]) == {"success_rate", "successful_length", "episode2_no_longer"}
     assert "success_rate" in completed.stdout

@@ -14,7 +14,7 @@ from agents.baselines import RandomAgent
 from agents.baselines.registry import make_baselines
 from agents.benchmark import SCHEMA, get_suite, list_suites, load_factory, load_report, score_suite, write_report
 from agents.benchmark.aggregate import aggregate_scores
-from agents.benchmark.report import format_markdown
+from agents.benchmark.report import format_markdown, per_episode_band, plot_per_episode
 from agents.benchmark.references import REFERENCES_PATH, cell_normalizer, load_references
 from agents.evaluation import check_agent, evaluate
 
@@ -225,11 +225,81 @@ def test_two_seeds_of_a_seeded_stochastic_agent_differ_and_a_deterministic_agent
     deterministic = score_suite(lambda env_id, kwargs, seed: SeededRandomAgent(1), "rl2-bandits-v0", seeds=[0, 1],
                                 cells=["k=5,n=10"], agent_name="first_arm", progress=False)
     aggregate = deterministic["aggregates"]["first_arm"]
-    assert aggregate["runs"] == 1 and aggregate["interval"] == "tasks"
+    assert aggregate["runs"] == 1 and aggregate["interval"] == "tasks_bootstrap"
     assert aggregate["mean"]["low"] < aggregate["mean"]["point"] < aggregate["mean"]["high"]
-    assert deterministic["aggregates"]["gittins"]["interval"] == "tasks"
-    assert "gave identical runs in every cell (a deterministic agent)" in format_markdown(deterministic)
+    assert deterministic["aggregates"]["gittins"]["interval"] == "tasks_normal"  # stored: no per-task returns
+    markdown = format_markdown(deterministic)
+    assert "gave identical runs in every cell (a deterministic agent)" in markdown
+    assert "95% CIs over held-out tasks (bootstrap)" in markdown
+    assert "| first_arm | 1 | 1 | held-out tasks (bootstrap) |" in markdown
+    assert "| gittins | 1 | 1 | held-out tasks (normal approx.) |" in markdown
     assert "identical runs" not in format_markdown(report)
+
+
+def test_the_task_bootstrap_of_a_deterministic_agent_resamples_its_per_task_returns(tmp_path):
+    from agents.benchmark.scoring import reference_errors, score_matrices, task_scores
+
+    report = score_suite(lambda env_id, kwargs, seed: SeededRandomAgent(1), "rl2-bandits-v0", seeds=[0, 1],
+                         cells=["k=5,n=10", "k=10,n=10", "k=5,n=100"], agent_name="first_arm", progress=False)
+    for cell in report["cells"].values():  # one trial return per held-out task, kept in every run
+        assert all(len(run["task_returns"]) == report["suite"]["num_tasks"] for run in cell["runs"])
+        assert np.mean(cell["runs"][0]["task_returns"]) == pytest.approx(cell["runs"][0]["mean"])
+
+    def agent_aggregate(report):
+        return aggregate_scores(score_matrices(report), task_scores(report), reference_errors(report))["first_arm"]
+
+    before = agent_aggregate(report)
+    assert before == report["aggregates"]["first_arm"]  # the report's interval is this bootstrap
+    for metric in ("mean", "median", "iqm", "optimality_gap"):
+        assert before[metric]["low"] < before[metric]["high"], metric  # not degenerate
+        assert before[metric]["low"] <= before[metric]["point"] <= before[metric]["high"], metric
+    # the same cell means with every task's return twice as far from its cell's mean: the
+    # point stays, the interval over tasks widens
+    for cell in report["cells"].values():
+        for run in cell["runs"]:
+            returns = np.array(run["task_returns"])
+            run["task_returns"] = (returns.mean() + 2 * (returns - returns.mean())).tolist()
+    after = agent_aggregate(report)
+    assert after["mean"]["point"] == before["mean"]["point"]
+    width = {name: aggregate["mean"]["high"] - aggregate["mean"]["low"] for name, aggregate in
+             (("before", before), ("after", after))}
+    assert width["after"] == pytest.approx(2 * width["before"], rel=1e-9)  # the same resamples, twice the spread
+
+
+def test_the_per_episode_band_is_the_ci_over_tasks_of_one_seed_or_the_envelope_of_several():
+    one = [{"per_episode": [1.0, 2.0], "per_episode_ci95": [0.5, 0.25]}]
+    low, high = per_episode_band(one)
+    np.testing.assert_allclose(low, [0.5, 1.75])
+    np.testing.assert_allclose(high, [1.5, 2.25])
+    two = one + [{"per_episode": [1.2, 1.5], "per_episode_ci95": [0.1, 0.5]}]
+    low, high = per_episode_band(two)
+    np.testing.assert_allclose(low, [0.5, 1.0])  # the lowest mean - CI over seeds
+    np.testing.assert_allclose(high, [1.5, 2.25])  # the highest mean + CI
+    assert per_episode_band([{"per_episode": [1.0, 2.0]}]) is None  # a report from before the CI
+
+
+def test_reports_and_references_without_the_per_episode_ci_and_task_returns_still_load(tmp_path):
+    stored = load_references(get_suite("rl2-bandits-v0"))["k=5,n=10"]["results"]
+    assert "per_episode_ci95" not in stored["gittins"]  # the shipped file predates it
+    report = score_suite(make_agent, "rl2-bandits-v0", seeds=[0], cells=["k=5,n=10"], agent_name="bayes_ucb",
+                         progress=False)
+    run = report["cells"]["k=5,n=10"]["runs"][0]
+    assert len(run["per_episode_ci95"]) == len(run["per_episode"]) == 10
+    assert report["aggregates"]["bayes_ucb"]["interval"] == "tasks_bootstrap"
+    # the report as written before the two fields and the task bootstrap existed
+    for key in ("per_episode_ci95", "task_returns"):
+        del run[key]
+    for aggregate in report["aggregates"].values():
+        aggregate["interval"] = "tasks"
+    write_report(report, tmp_path / "old.json")
+    old = load_report(tmp_path / "old.json")
+    assert "| bayes_ucb | 1 | 1 | held-out tasks (normal approx.) |" in format_markdown(old)
+    plot_per_episode(old, tmp_path / "per_episode.png")
+    assert (tmp_path / "per_episode.png").stat().st_size > 0
+    run["per_episode_ci95"] = [0.1] * 3
+    write_report(report, tmp_path / "bad.json")
+    with pytest.raises(ValueError, match=r"a run of cell 'k=5,n=10' has 3 per_episode_ci95 values for 10 episodes"):
+        load_report(tmp_path / "bad.json")
 
 
 def test_methods_keep_their_style_and_partial_rl2_is_shown_on_its_cells():

@@ -47,8 +47,24 @@ def test_results_document_layout_and_table(tmp_path):
     write_results(path, doc)
     loaded = json.loads(path.read_text())
     assert set(loaded) == {"env_id", "env_kwargs", "num_tasks", "seed", "results"}
-    assert set(loaded["results"]["random"]) == {"mean", "ci95", "per_episode"}
+    assert set(loaded["results"]["random"]) == {"mean", "ci95", "per_episode", "per_episode_ci95"}
     assert "random" in format_table(loaded)
+
+
+def test_per_episode_ci95_is_the_normal_half_width_over_tasks_of_each_episode_index():
+    result = evaluate(RandomAgent(3), "MetaBandit-v0", {"num_arms": 3, "num_episodes": 4}, num_tasks=7, seed=2)
+    returns = result.episode_returns
+    expected = []
+    for j in range(4):  # by hand: the sample standard deviation of episode j's returns over the 7 tasks
+        column = [float(returns[i, j]) for i in range(7)]
+        mean = sum(column) / 7
+        std = (sum((x - mean) ** 2 for x in column) / 6) ** 0.5
+        expected.append(1.96 * std / 7 ** 0.5)
+    assert max(expected) > 0  # a random agent's pulls differ between tasks
+    assert result.summary()["per_episode_ci95"] == pytest.approx(expected, rel=1e-12)
+    assert len(result.summary()["per_episode_ci95"]) == len(result.summary()["per_episode"])
+    single = evaluate(RandomAgent(3), "MetaBandit-v0", {"num_arms": 3, "num_episodes": 4}, num_tasks=1, seed=2)
+    assert np.isnan(single.per_episode_ci95).all()  # one task: no spread to estimate, as for ci95
 
 
 def test_bad_arguments_are_rejected():

@@ -6,15 +6,17 @@ interquartile mean (IQM) and the optimality gap (mean shortfall below 1) with 95
 stratified-bootstrap confidence intervals over runs (``rliable.library.get_interval_estimates``),
 and performance profiles (the share of runs and cells scoring above τ, with their CIs).
 A method with a single run (a deterministic reference, or an agent whose seeds all gave
-the same run) has no spread over seeds; given the standard errors of its cells' scores
-over the held-out tasks, its interval is a bootstrap over the task sample instead
-(:func:`_task_intervals`), and without them it has none. Every aggregate says which
-(``"interval"``: ``"seeds"``, ``"tasks"`` or ``"none"``). The bootstraps are seeded.
+the same run) has no spread over seeds; its interval is over the held-out tasks instead:
+a bootstrap of its per-task scores, resampled within each cell (:func:`_task_bootstrap_draws`),
+where it has them (the agent), else a normal approximation from its cells' standard
+errors over the tasks (:func:`_normal_draws`; the stored references keep no per-task
+scores), and without either it has none. Every aggregate says which (``"interval"``:
+``"seeds"``, ``"tasks_bootstrap"``, ``"tasks_normal"`` or ``"none"``). Every draw is seeded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -60,48 +62,74 @@ def _interval_estimates(matrices, func, reps: int, seed: int):
     return {m: points[m] for m in matrices}, {m: intervals[m] for m in matrices}
 
 
-def _task_intervals(scores: np.ndarray, errors: np.ndarray, reps: int, seed: int) -> np.ndarray:
-    """95% interval ``(2, len(METRICS))`` of a single run's metrics over the task sample.
+def _task_bootstrap_draws(task_scores: Sequence[np.ndarray], reps: int, rng: np.random.Generator) -> np.ndarray:
+    """``(reps, cells)`` cell scores of a single run recomputed on its held-out tasks
+    resampled with replacement, within each cell (stratified): each row is one resample.
 
-    Each cell's normalised score is a mean over its held-out tasks, so (central limit)
-    it is redrawn as ``Normal(score, error)``, independently per cell, ``reps`` times; the
-    interval is the 2.5 and 97.5 percentiles of the metrics of the redrawn rows. The
-    normaliser's own sampling error is not included.
+    :param task_scores: per cell, the normalised score of each of its held-out tasks.
+    :param reps: resamples.
+    :param rng: draws the resampled task indices.
+    """
+    return np.stack([scores[rng.integers(len(scores), size=(reps, len(scores)))].mean(axis=1)
+                     for scores in map(np.asarray, task_scores)], axis=1)
+
+
+def _normal_draws(scores: np.ndarray, errors: np.ndarray, reps: int, rng: np.random.Generator) -> np.ndarray:
+    """``(reps, cells)`` cell scores of a single run redrawn as ``Normal(score, error)``,
+    independently per cell: each cell's score is a mean over its held-out tasks (central limit).
 
     :param scores: ``(1, cells)`` normalised scores.
-    :param errors: ``(cells,)`` their standard errors over tasks.
+    :param errors: ``(cells,)`` their standard errors over the tasks.
+    :param reps: draws.
+    :param rng: draws the normal deviates.
     """
-    rng = np.random.default_rng(seed)
-    draws = scores[0] + errors * rng.standard_normal((reps, scores.shape[1]))
+    return scores[0] + errors * rng.standard_normal((reps, scores.shape[1]))
+
+
+def _task_intervals(draws: np.ndarray) -> np.ndarray:
+    """95% interval ``(2, len(METRICS))`` of a single run's metrics over the task sample:
+    the 2.5 and 97.5 percentiles of the metrics of the rows of ``draws`` (``(reps, cells)``,
+    :func:`_task_bootstrap_draws` or :func:`_normal_draws`). The normaliser's own sampling
+    error is not included."""
     values = np.array([_metrics(row[None, :]) for row in draws])
     return np.percentile(values, [2.5, 97.5], axis=0)
 
 
 def aggregate_scores(
     matrices: Mapping[str, np.ndarray],
+    task_scores: Mapping[str, Sequence[np.ndarray]] | None = None,
     task_errors: Mapping[str, np.ndarray] | None = None,
     reps: int = 2000,
     seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """``{method: {"runs": int, "cells": int, "interval": str, metric: {"point", "low", "high"}}}`` for
-    :data:`METRICS`. ``interval`` is ``"seeds"`` (stratified bootstrap over runs),
-    ``"tasks"`` (a single run with ``task_errors``: :func:`_task_intervals`) or ``"none"``
-    (a single run without: low and high are the point).
+    :data:`METRICS`. ``interval`` is ``"seeds"`` (stratified bootstrap over runs);
+    for a single run, ``"tasks_bootstrap"`` (with ``task_scores``: :func:`_task_bootstrap_draws`),
+    else ``"tasks_normal"`` (with ``task_errors``: :func:`_normal_draws`), else ``"none"``
+    (low and high are the point).
 
     :param matrices: method -> normalised scores ``(runs, cells)``.
+    :param task_scores: method -> per cell, the normalised score of each held-out task
+        (its single run's); used only for a method with one run.
     :param task_errors: method -> ``(cells,)`` standard errors of its scores over the tasks.
-    :param reps: bootstrap replications.
-    :param seed: seeds the bootstraps.
+    :param reps: bootstrap replications (and normal draws).
+    :param seed: seeds the bootstraps and draws.
     """
+    task_scores = task_scores or {}
     task_errors = task_errors or {}
     points, intervals = _interval_estimates(matrices, _metrics, reps, seed)
     kinds = {}
     for method, scores in matrices.items():
         if scores.shape[0] > 1:
             kinds[method] = "seeds"
+        elif method in task_scores:
+            kinds[method] = "tasks_bootstrap"
+            draws = _task_bootstrap_draws(task_scores[method], reps, np.random.default_rng(seed))
+            intervals[method] = _task_intervals(draws)
         elif method in task_errors:
-            kinds[method] = "tasks"
-            intervals[method] = _task_intervals(scores, np.asarray(task_errors[method]), reps, seed)
+            kinds[method] = "tasks_normal"
+            draws = _normal_draws(scores, np.asarray(task_errors[method]), reps, np.random.default_rng(seed))
+            intervals[method] = _task_intervals(draws)
         else:
             kinds[method] = "none"
     return {
@@ -189,7 +217,8 @@ def plot_profiles(matrices: Mapping[str, np.ndarray], path, xlabel: str = r"norm
 
 def format_aggregates(aggregates: Mapping[str, Mapping[str, Any]]) -> str:
     """A markdown table: one row per method, ``point [low, high]`` per metric and what the
-    95% interval is over (seeds or tasks); the point alone where there is no interval."""
+    95% interval is over (seeds, or tasks by bootstrap or normal approximation); the point
+    alone where there is no interval."""
     header = "| method | runs | cells | 95% CI over | " + " | ".join(METRICS) + " |"
     lines = [header, "|---|---|---|---|" + "---|" * len(METRICS)]
     for method, values in aggregates.items():
@@ -197,7 +226,10 @@ def format_aggregates(aggregates: Mapping[str, Mapping[str, Any]]) -> str:
         kind = values.get("interval", "seeds" if values.get("runs", 2) > 1 else "none")
         cells = [f"{v['point']:.3f}" + (f" [{v['low']:.3f}, {v['high']:.3f}]" if kind != "none" else "")
                  for v in (values[m] for m in METRICS)]
-        over = {"seeds": "seeds", "tasks": "tasks", "none": "–"}[kind]
+        # "tasks": reports written before the task bootstrap, whose task intervals were all normal draws
+        over = {"seeds": "seeds", "tasks_bootstrap": "held-out tasks (bootstrap)",
+                "tasks_normal": "held-out tasks (normal approx.)", "tasks": "held-out tasks (normal approx.)",
+                "none": "–"}[kind]
         lines.append(f"| {method} | {values.get('runs', '')} | {values.get('cells', '')} | {over} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -8,7 +8,13 @@ CPU cores) and kept in ``agents/data/suite_references.json``::
 
     {"suites": {suite_id: {"command": str, "created": str, "num_tasks": int, "seed": int,
                            "cells": {cell: {"env_id", "env_kwargs", "rl2_checkpoint": sha256 or None,
-                                            "results": {name: {"mean", "ci95", "per_episode"[, "metrics"]}}}}}}}
+                                            "results": {name: {"mean", "ci95", "per_episode"[, "per_episode_ci95"]
+                                                               [, "metrics"]}}}}}}}
+
+(the protocol's results layout, :mod:`agents.evaluation.protocol`; the stored file predates
+``per_episode_ci95``, so the benchmark draws the references' per-episode curves without
+bands, and keeps no per-task returns, so their intervals over tasks are normal
+approximations from ``ci95``: :func:`agents.benchmark.scoring.reference_errors`).
 
 Normalised score of a cell: ``(score - random) / (reference - random)``: 0 is the random
 policy, 1 the cell's reference (:attr:`agents.benchmark.suites.SuiteCell.reference`).
@@ -46,8 +52,9 @@ class Normalizer:
     reference: str
     reference_score: float
 
-    def __call__(self, score: float) -> float:
-        """``(score - random) / (reference - random)``."""
+    def __call__(self, score: Any) -> Any:
+        """``(score - random) / (reference - random)``, of a mean trial return or, elementwise,
+        of an array of them (a run's per-task returns)."""
         return (score - self.random) / (self.reference_score - self.random)
 
 

@@ -4,8 +4,9 @@
 :mod:`agents.benchmark.scoring`), ``report.md`` (per-cell table and aggregates),
 ``cells.png`` (normalised score per cell: the agent against the RL² reference and the
 strongest baselines), ``per_episode.png`` (mean return of each episode index within the
-trial, the picture of fast learning), ``aggregates.png`` (rliable's interval estimates)
-and ``performance_profile.png`` (rliable's performance profiles).
+trial, the picture of fast learning, with the agent's 95% CI over the held-out tasks),
+``aggregates.png`` (rliable's interval estimates) and ``performance_profile.png``
+(rliable's performance profiles).
 """
 
 from __future__ import annotations
@@ -45,13 +46,15 @@ def format_markdown(report: dict[str, Any]) -> str:
     seeds = report["seeds"]
     if len(seeds) > 1 and runs_identical(report):
         lines += ["", f"**The agent's {len(seeds)} seeds {seeds} gave identical runs in every cell (a deterministic "
-                      "agent): its intervals below are over the held-out tasks, not over seeds.**"]
+                      "agent): its intervals below are 95% CIs over held-out tasks (bootstrap), not over seeds.**"]
     elif len(seeds) == 1:
-        lines += ["", "One agent seed: its intervals below are over the held-out tasks; its spread over seeds is "
-                      "not measured (--seeds 0,1,2)."]
+        lines += ["", "One agent seed: its intervals below are 95% CIs over held-out tasks (bootstrap); its spread "
+                      "over seeds is not measured (--seeds 0,1,2)."]
     lines += format_behaviour(report)
     lines += ["", "## Aggregates (normalised scores; rliable. 95% CIs: a stratified bootstrap over seeds where a "
-                  "method has several distinct runs, else a bootstrap over the held-out tasks)", "",
+                  "method has several distinct runs; for a single run, over held-out tasks: the agent's by bootstrap "
+                  "(its per-task returns resampled within each cell), a stored reference's by normal approximation "
+                  "(it keeps no per-task returns))", "",
               format_aggregates(report["aggregates"]), ""]
     return "\n".join(lines)
 
@@ -124,11 +127,33 @@ def plot_cells(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def per_episode_band(runs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The band ``(low, high)`` around the agent's per-episode curve: its 95% CI over the
+    held-out tasks, from the lowest (mean − CI) to the highest (mean + CI) over its runs
+    (one run: mean ± CI); ``None`` for runs stored without ``per_episode_ci95``.
+
+    :param runs: a report cell's ``runs``.
+    """
+    if not all("per_episode_ci95" in run for run in runs):
+        return None
+    means = np.array([run["per_episode"] for run in runs])
+    cis = np.array([run["per_episode_ci95"] for run in runs])
+    return (means - cis).min(axis=0), (means + cis).max(axis=0)
+
+
 def plot_per_episode(report: dict[str, Any], path: Path) -> None:
-    """Per cell, the mean return of each episode index within the trial: the agent (mean
-    over seeds, shaded between its seeds' lowest and highest), RL², the cell's reference
-    and random, each in its palette colour and marker; one legend for the figure."""
+    """Per cell, the mean return of each episode index within the trial: the agent, RL²,
+    the cell's reference and random, each in its palette colour and marker; one legend
+    for the figure, whose title says what the band is.
+
+    The agent's line is the mean over its seeds, shaded with its 95% CI over the held-out
+    tasks (:func:`per_episode_band`: one seed, mean ± CI; several, from the lowest
+    mean − CI to the highest mean + CI over the seeds). A report written before the
+    per-episode CI existed gets no band. The stored references are drawn as lines
+    without bands: they keep no per-episode CI.
+    """
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     from agents.evaluation.palette import method_style
 
@@ -137,15 +162,18 @@ def plot_per_episode(report: dict[str, Any], path: Path) -> None:
     rows = -(-len(cells) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), dpi=110, squeeze=False)
     handles = {}
+    style = method_style(report["agent"])
+    bands = {name: per_episode_band(cell["runs"]) for name, cell in report["cells"].items()}
+    banded = all(band is not None for band in bands.values())
     for ax, name in zip(axes.flat, cells):
         cell = report["cells"][name]
-        runs = np.array([run["per_episode"] for run in cell["runs"]])
-        episodes = np.arange(1, runs.shape[1] + 1)
+        means = np.array([run["per_episode"] for run in cell["runs"]])
+        episodes = np.arange(1, means.shape[1] + 1)
         every = max(1, len(episodes) // 10)  # about ten markers per line, whatever the trial length
-        style = method_style(report["agent"])
-        handles[report["agent"]], = ax.plot(episodes, runs.mean(axis=0), lw=1.8, markevery=every, ms=4, **style.kwargs())
-        if len(runs) > 1:
-            ax.fill_between(episodes, runs.min(axis=0), runs.max(axis=0), color=style.color, alpha=0.25, lw=0)
+        handles[report["agent"]], = ax.plot(episodes, means.mean(axis=0), lw=1.8, markevery=every, ms=4,
+                                            **style.kwargs())
+        if banded:
+            ax.fill_between(episodes, *bands[name], color=style.color, alpha=0.25, lw=0)
         for method in ("rl2", cell["normalizer"]["reference"], "random"):
             if method in cell["references"]:
                 handles[method], = ax.plot(episodes, cell["references"][method]["per_episode"], lw=1.0,
@@ -155,10 +183,17 @@ def plot_per_episode(report: dict[str, Any], path: Path) -> None:
         ax.set_ylabel("mean return", fontsize=8)
     for ax in list(axes.flat)[len(cells):]:
         ax.set_visible(False)
+    seeds = len(report["seeds"])
+    if banded:
+        handles[f"{report['agent']}: 95% CI over held-out tasks"] = Patch(color=style.color, alpha=0.25, lw=0)
+        band = ("band: 1.96 × standard error over held-out tasks of each episode's return"
+                + (f", from the lowest mean − CI to the highest mean + CI of {seeds} seeds" if seeds > 1 else ""))
+    else:
+        band = "no band: the report has no per-episode CI"
     fig.tight_layout()
     # below the panels, so it covers no curve
     fig.legend(list(handles.values()), list(handles), fontsize=7, ncol=min(len(handles), 5), loc="upper center",
-               bbox_to_anchor=(0.5, 0.0))
+               bbox_to_anchor=(0.5, 0.0), title=f"{band}; references: stored means, no band", title_fontsize=7)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 

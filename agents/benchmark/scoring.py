@@ -17,17 +17,22 @@ Report (JSON, ``schema`` = :data:`SCHEMA`)::
      "cells": {cell: {
          "normalizer": {"random": float, "reference": str, "reference_score": float},
          "runs": [{"seed": int, "mean": float, "ci95": float, "per_episode": [float, ...],
+                   "per_episode_ci95": [float, ...], "task_returns": [float, ...],
                    "metrics": {...}, "normalized": float, "seconds": float,
                    "behaviour": {...}}, ...],
          "references": {name: {"mean", "ci95", "per_episode"[, "metrics"], "normalized"}}}},
-     "aggregates": {method: {metric: {"point", "low", "high"}}}}   # agents.benchmark.aggregate
+     "aggregates": {method: {"runs", "cells", "interval",        # agents.benchmark.aggregate
+                             metric: {"point", "low", "high"}}}}
 
-``runs`` are the agent's (one per seed); the first seed's run of a bandit or tabular-MDP cell
-also holds the behavioural probe's statistics (``behaviour``, :mod:`agents.evaluation.probe`),
-computed on the same trials; ``references`` the project's own agents on the
-same tasks (:mod:`agents.benchmark.references`). Normalised scores: 0 is the random
-policy, 1 the cell's reference. :func:`load_report` reads a report back and says exactly
-what is wrong with a malformed one.
+``runs`` are the agent's (one per seed): the protocol's summary
+(:meth:`agents.evaluation.EvaluationResult.summary`) and the total reward of each held-out
+task's trial in task order (``task_returns``, for the bootstrap over tasks); the first
+seed's run of a bandit or tabular-MDP cell also holds the behavioural probe's statistics
+(``behaviour``, :mod:`agents.evaluation.probe`), computed on the same trials;
+``references`` the project's own agents on the same tasks (:mod:`agents.benchmark.references`).
+Normalised scores: 0 is the random policy, 1 the cell's reference. :func:`load_report`
+reads a report back and says exactly what is wrong with a malformed one; reports written before ``per_episode_ci95`` and
+``task_returns`` existed load too (their figures draw no per-episode band).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from typing import Any
 
 import meta_envs
 from agents.benchmark.aggregate import METRICS, aggregate_scores
-from agents.benchmark.references import cell_normalizer, load_references
+from agents.benchmark.references import Normalizer, cell_normalizer, load_references
 from agents.benchmark.suites import Suite, get_suite
 from agents.evaluation import Agent, check_agent, evaluate
 from agents.evaluation.probe import PROBE_ENV_IDS, probe
@@ -149,11 +154,11 @@ def score_suite(
                 behaviour = None
                 if seed == seeds[0] and cell.env_id in PROBE_ENV_IDS:  # the same trials, recorded
                     probed = probe(agent, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed, agent_seed=seed)
-                    summary, behaviour = probed.evaluation.summary(), dict(probed.statistics)
+                    result, behaviour = probed.evaluation, dict(probed.statistics)
                 else:
-                    summary = evaluate(agent, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed,
-                                       agent_seed=seed).summary()
-                runs.append({"seed": seed, **summary, "normalized": normalizer(summary["mean"]),
+                    result = evaluate(agent, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed, agent_seed=seed)
+                runs.append({"seed": seed, **result.summary(), "task_returns": result.trial_returns.tolist(),
+                             "normalized": normalizer(result.mean),
                              "seconds": time.perf_counter() - start,
                              **({} if behaviour is None else {"behaviour": behaviour})})
                 bar.update(1)
@@ -172,15 +177,15 @@ def score_suite(
         "versions": {"meta_envs": meta_envs.__version__, "python": platform.python_version()},
         "cells": report_cells,
     }
-    report["aggregates"] = aggregate_scores(score_matrices(report), task_standard_errors(report))
+    report["aggregates"] = aggregate_scores(score_matrices(report), task_scores(report), reference_errors(report))
     return report
 
 
 def runs_identical(report: dict[str, Any]) -> bool:
-    """Whether every seed's run equals the first in every cell (mean and per-episode
-    returns): a deterministic agent, whose seeds carry no spread to estimate."""
-    return all(run["mean"] == cell["runs"][0]["mean"] and run["per_episode"] == cell["runs"][0]["per_episode"]
-               for cell in report["cells"].values() for run in cell["runs"])
+    """Whether every seed's run equals the first in every cell (mean, per-episode and
+    per-task returns): a deterministic agent, whose seeds carry no spread to estimate."""
+    return all(run[key] == cell["runs"][0][key] for cell in report["cells"].values() for run in cell["runs"]
+               for key in ("mean", "per_episode", "task_returns") if key in run)
 
 
 #: references shown on the cells that have them even where other cells lack one (RL² is
@@ -212,21 +217,31 @@ def score_matrices(report: dict[str, Any]) -> dict[str, Any]:
     return matrices
 
 
-def task_standard_errors(report: dict[str, Any]) -> dict[str, Any]:
-    """Per method of :func:`score_matrices`, the standard error of each of its cells'
+def task_scores(report: dict[str, Any]) -> dict[str, list[Any]]:
+    """The agent's normalised score on each held-out task, per cell in the report's order:
+    its first run's ``task_returns`` through the cell's normaliser (the bootstrap over tasks
+    of :func:`agents.benchmark.aggregate.aggregate_scores`, used only when its runs are
+    identical)."""
+    import numpy as np
+
+    return {report["agent"]: [Normalizer(**cell["normalizer"])(np.asarray(cell["runs"][0]["task_returns"]))
+                              for cell in report["cells"].values()]}
+
+
+def reference_errors(report: dict[str, Any]) -> dict[str, Any]:
+    """Per reference of :func:`reference_cells`, the standard error of each of its cells'
     normalised score over the held-out tasks: the stored 95% half-width over tasks
     (``1.96 * std / sqrt(num_tasks)``) divided by 1.96 and by the cell's normaliser span.
-    The agent's is its first run's (used only when its runs are identical)."""
+    The stored references keep no per-task returns, so this is all there is to their
+    interval over tasks (a normal approximation)."""
     import numpy as np
 
     def span(cell: dict[str, Any]) -> float:
         return cell["normalizer"]["reference_score"] - cell["normalizer"]["random"]
 
     cells = report["cells"]
-    errors = {report["agent"]: np.array([cell["runs"][0]["ci95"] / span(cell) for cell in cells.values()])}
-    for name, names in reference_cells(report).items():
-        errors[name] = np.array([cells[c]["references"][name]["ci95"] / span(cells[c]) for c in names])
-    return {name: value / 1.96 for name, value in errors.items()}
+    return {name: np.array([cells[c]["references"][name]["ci95"] / span(cells[c]) for c in names]) / 1.96
+            for name, names in reference_cells(report).items()}
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> None:
@@ -270,6 +285,10 @@ def load_report(path: str | Path) -> dict[str, Any]:
         runs_per_cell.add(len(cell["runs"]))
         for run in cell["runs"]:
             need(f"a run of cell {name!r}", run, ("seed", "mean", "ci95", "per_episode", "normalized"))
+            # newer fields, absent from older reports: checked where present
+            if "per_episode_ci95" in run and len(run["per_episode_ci95"]) != len(run["per_episode"]):
+                raise ValueError(f"{path}: a run of cell {name!r} has {len(run['per_episode_ci95'])} per_episode_ci95 "
+                                 f"values for {len(run['per_episode'])} episodes")
         for reference, result in cell["references"].items():
             need(f"reference {reference!r} of cell {name!r}", result, ("mean", "per_episode", "normalized"))
     if len(runs_per_cell) != 1:

@@ -4,7 +4,7 @@ An agent is scored on a held-out task set (:func:`meta_envs.held_out_tasks`, dra
 its own seed stream): one trial per task, the same tasks for every agent. The score is
 the mean total trial reward with a 95% confidence interval (normal approximation,
 ``1.96 * std / sqrt(num_tasks)``), and the mean return of each episode index within the
-trial, the picture of "fast learning".
+trial, the picture of "fast learning", with the same 95% half-width over tasks per index.
 
 Trials run batched through the family's native vector env, ``batch_size`` tasks at a
 time. The environment's reward noise is drawn from a generator seeded from ``seed`` and
@@ -15,7 +15,11 @@ env, kwargs, num_tasks, seed, agent_seed, batch_size) and nothing else.
 Results files (every one in the project) use this layout::
 
     {"env_id": str, "env_kwargs": dict, "num_tasks": int, "seed": int,
-     "results": {NAME: {"mean": float, "ci95": float, "per_episode": [float, ...]}}}
+     "results": {NAME: {"mean": float, "ci95": float, "per_episode": [float, ...],
+                        "per_episode_ci95": [float, ...]}}}
+
+``per_episode_ci95`` is missing from files written before it existed (the stored suite
+references among them): a reader takes it with ``.get``.
 
 A family with statistics of its own (:data:`FAMILY_METRICS`: the maze's success rates and
 episode lengths, :mod:`agents.evaluation.maze_metrics`) adds them to each result as
@@ -157,9 +161,19 @@ class EvaluationResult:
         """Mean return of each episode index within the trial."""
         return self.episode_returns.mean(axis=0).tolist()
 
+    @property
+    def per_episode_ci95(self) -> list[float]:
+        """Half-width of the 95% confidence interval of each :attr:`per_episode` value over
+        the tasks (``1.96 * std / sqrt(num_tasks)`` of that episode index's returns)."""
+        n = len(self.episode_returns)
+        if n == 1:
+            return [float("nan")] * self.episode_returns.shape[1]
+        return (1.96 * self.episode_returns.std(axis=0, ddof=1) / np.sqrt(n)).tolist()
+
     def summary(self) -> dict[str, Any]:
-        """``{"mean", "ci95", "per_episode"[, "metrics"]}`` as in the results layout."""
-        summary = {"mean": self.mean, "ci95": self.ci95, "per_episode": self.per_episode}
+        """``{"mean", "ci95", "per_episode", "per_episode_ci95"[, "metrics"]}`` as in the results layout."""
+        summary = {"mean": self.mean, "ci95": self.ci95, "per_episode": self.per_episode,
+                   "per_episode_ci95": self.per_episode_ci95}
         if self.metrics:
             summary["metrics"] = dict(self.metrics)
         return summary
