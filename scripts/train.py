@@ -19,6 +19,7 @@ import argparse
 import os
 import platform
 import shlex
+import shutil
 import sys
 import time
 
@@ -35,6 +36,7 @@ from agents.training.cli import add_dataclass_flags, add_threads_flag, given_fie
 from agents.evaluation import format_table, write_results
 from agents.training.run_folder import (
     DEVICES,
+    InitFromError,
     RunFolder,
     RunSpec,
     StopSignal,
@@ -70,6 +72,11 @@ def build_parser(algorithm: Algorithm | None) -> argparse.ArgumentParser:
         "(default: 5; a kill loses at most that much)",
     )
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR (to a new --timesteps/--iterations if given)")
+    parser.add_argument(
+        "--init-from", metavar="DIR",
+        help="start a new run from the networks of DIR's latest checkpoint (a warm start, e.g. from a "
+        "shorter-trial setting; same networks, any learner of the same engine)",
+    )
     parser.add_argument("--eval-tasks", type=int, default=None, help="held-out tasks of the final evaluation (default: 1000)")
     parser.add_argument("--eval-seed", type=int, default=None, help="held-out task seed (default: 0)")
     if algorithm is not None:
@@ -106,6 +113,7 @@ def make_spec(args: argparse.Namespace, algorithm: Algorithm, parser: argparse.A
         eval_tasks=1000 if args.eval_tasks is None else args.eval_tasks,
         eval_seed=0 if args.eval_seed is None else args.eval_seed,
         checkpoint_minutes=5.0 if args.checkpoint_minutes is None else args.checkpoint_minutes,
+        init_from=args.init_from,
     )
 
 
@@ -154,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         if not resume.latest_checkpoint.is_file():
             parser.error(f"{resume.latest_checkpoint} not found: nothing to resume (start a new run instead)")
         fixed = [f for f in RUN_FLAGS if getattr(args, f) is not None] + list(given_fields(algorithm.config_type, args))
-        if fixed or "--algo" in argv or args.out:
-            parser.error(f"--resume keeps the run's settings; only --timesteps/--iterations/--device/--checkpoint-minutes may be given, got {fixed or ['--algo/--out']}")
+        if fixed or "--algo" in argv or args.out or args.init_from:
+            parser.error(f"--resume keeps the run's settings; only --timesteps/--iterations/--device/--checkpoint-minutes may be given, got {fixed or ['--algo/--out/--init-from']}")
         if args.timesteps is not None or args.iterations is not None:
             spec.timesteps, spec.iterations = args.timesteps, args.iterations
         spec.device = args.device or spec.device
@@ -164,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         folder = resume
         folder.write_spec(spec)
     else:
+        if args.init_from and not algorithm.warm_start:
+            warm = sorted(name for name, a in ALGORITHMS.items() if a.warm_start)
+            parser.error(f"--init-from: {algorithm.name} has no warm start; learners with one: {', '.join(warm)}")
         spec = make_spec(args, algorithm, parser)
         default_out = f"runs/{spec.algo}-{spec.env_id}-seed{spec.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
         folder = RunFolder(args.out or default_out, algorithm.checkpoint_suffix)
@@ -184,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
             bar.refresh()
 
         with StopSignal() as stop:
-            agent = algorithm.train(folder, spec, progress, resume is not None, stop=stop.requested)
+            try:
+                agent = algorithm.train(folder, spec, progress, resume is not None, stop=stop.requested)
+            except InitFromError as err:
+                shutil.rmtree(folder.path)  # the new run never started: leave no half-made folder
+                parser.error(str(err))
     train_seconds = time.perf_counter() - start
     folder.record_session(session_record(argv, args, spec, folder, train_seconds, stop.requested()))
     if stop.requested():

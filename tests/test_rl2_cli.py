@@ -144,3 +144,35 @@ def test_ppo_gru_runs_on_the_same_engine_with_its_own_flags_and_columns(tmp_path
     # TRPO's flags are not PPO's
     with pytest.raises(SystemExit):
         train.main(["--algo", "ppo_gru", "--max-kl", "0.01", "--out", str(tmp_path / "bad"), *TINY])
+
+
+def test_init_from_starts_a_new_run_from_another_runs_networks(tmp_path, capsys):
+    from agents.rl2 import PPOConfig, RL2Trainer
+
+    train = load_script("train")
+    source = tmp_path / "source"
+    assert train.main(["--algo", "trpo_gru", "--iterations", "2", "--out", str(source), *TINY]) == 0
+    # a warm start at a longer trial, with the other rule: the networks are the same
+    warm = tmp_path / "warm"
+    longer = ["--env-kwargs", "num_arms=3,num_episodes=9", *TINY[2:]]
+    assert train.main(["--algo", "ppo_gru", "--iterations", "1", "--init-from", str(source), "--out", str(warm), *longer]) == 0
+    assert json.loads((warm / "config.json").read_text())["init_from"] == str(source)
+    trainer = RL2Trainer("MetaBandit-v0", {"num_arms": 3, "num_episodes": 9}, PPOConfig(hidden_size=8, value_hidden_size=8),
+                         num_envs=4, seed=7, device=torch.device("cpu"))
+    trainer.load_networks(str(source))
+    source_state = torch.load(source / "checkpoints" / "latest.pt", weights_only=True)
+    for name, value in trainer.policy.state_dict().items():
+        torch.testing.assert_close(value, source_state["policy"][name], rtol=0, atol=0)
+    capsys.readouterr()
+    # networks of another shape, or no checkpoint: one line, and no half-made run folder
+    for flags, expected in [
+        (["--init-from", str(source), "--hidden-size", "4"], "networks differ from this run's"),
+        (["--init-from", str(tmp_path / "nothing")], "not found"),
+    ]:
+        out = tmp_path / "bad"
+        with pytest.raises(SystemExit):
+            train.main(["--algo", "trpo_gru", "--iterations", "1", "--out", str(out), *TINY, *flags])
+        assert expected in capsys.readouterr().err and not out.exists()
+    with pytest.raises(SystemExit):
+        train.main(["--algo", "recurrent_ppo", "--init-from", str(source), "--out", str(tmp_path / "sb3")])
+    assert "recurrent_ppo has no warm start; learners with one: ppo_gru, trpo_gru" in capsys.readouterr().err

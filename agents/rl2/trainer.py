@@ -25,7 +25,15 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from agents.training.run_folder import CheckpointSchedule, MetricLogger, RunFolder, RunSpec, atomic_write, resolve_device
+from agents.training.run_folder import (
+    CheckpointSchedule,
+    InitFromError,
+    MetricLogger,
+    RunFolder,
+    RunSpec,
+    atomic_write,
+    resolve_device,
+)
 from agents.rl2.agent import RL2Agent
 from agents.rl2.config import PPOConfig, RL2Config, TRPOConfig
 from agents.rl2.policy import RecurrentNet, ValueNet, is_image_space
@@ -240,6 +248,30 @@ class RL2Trainer:
         self.collector.np_random_state = state["env_rng"]
         self.iteration, self.env_steps = state["iteration"], state["env_steps"]
 
+    def load_networks(self, run_dir: str) -> None:
+        """Start from the policy and value networks of another run's latest checkpoint (a
+        warm start); optimiser states, generators and counters stay this run's.
+
+        :param run_dir: a run folder of either RL² learner with the same networks.
+        :raises InitFromError: if it has no checkpoint, or networks of another shape (the
+            fields that differ are named).
+        """
+        path = RunFolder(run_dir).latest_checkpoint
+        if not path.is_file():
+            raise InitFromError(f"--init-from: {path} not found (a trpo_gru or ppo_gru run folder with a checkpoint)")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        theirs = {"cell": "gru", **state["config"]}  # runs from before the cell choice used the GRU
+        shape_fields = ("hidden_size", "embedding_size", "value_hidden_size", "cell")
+        differ = {f: (theirs[f], getattr(self.config, f)) for f in shape_fields if theirs[f] != getattr(self.config, f)}
+        if differ:
+            raise InitFromError(f"--init-from {run_dir}: its networks differ from this run's (theirs, ours): {differ}")
+        try:
+            self.policy.load_state_dict(state["policy"])
+            self.value.load_state_dict(state["value"])
+        except RuntimeError as error:  # e.g. another env's observation or action count
+            first_line = str(error).splitlines()[0]
+            raise InitFromError(f"--init-from {run_dir}: its networks do not fit this env: {first_line}") from None
+
     def close(self) -> None:
         self.collector.close()
 
@@ -269,6 +301,8 @@ def train(
     if resume:
         # on the CPU first: the generator state must stay a CPU tensor
         trainer.load_state_dict(torch.load(folder.latest_checkpoint, map_location="cpu", weights_only=True))
+    elif spec.init_from:
+        trainer.load_networks(spec.init_from)
     logger = MetricLogger(folder, trainer.iteration, trainer.env_steps)
     schedule = CheckpointSchedule(checkpoint_every, spec.checkpoint_minutes)
     try:

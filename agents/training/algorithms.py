@@ -41,6 +41,7 @@ class Algorithm:
     :param load_agent: ``(folder, spec, device, greedy=False) -> agent`` from the latest
         checkpoint (``greedy``: argmax actions instead of sampled ones).
     :param checkpoint_suffix: suffix of its checkpoint files (their format).
+    :param warm_start: whether ``train`` honours ``spec.init_from`` (``--init-from``).
     """
 
     name: str
@@ -52,6 +53,7 @@ class Algorithm:
     train: Callable[..., Agent]
     load_agent: Callable[..., Agent]
     checkpoint_suffix: str = ".pt"
+    warm_start: bool = False
 
     def hyperparameters(
         self, env_id: str, env_kwargs: dict[str, Any], overrides: dict[str, Any] | None = None
@@ -92,6 +94,7 @@ ALGORITHMS: dict[str, Algorithm] = {
         env_defaults=paper_defaults,
         train=_train_rl2,
         load_agent=rl2_trainer.load_agent,
+        warm_start=True,
     ),
     # the same engine (rollout, networks, GAE, value baseline, run folder) with a
     # PPO-clip policy update instead of TRPO's (agents.rl2.ppo)
@@ -104,6 +107,7 @@ ALGORITHMS: dict[str, Algorithm] = {
         env_defaults=paper_defaults,
         train=_train_rl2,
         load_agent=rl2_trainer.load_agent,
+        warm_start=True,
     ),
     "recurrent_ppo": Algorithm(
         name="recurrent_ppo",

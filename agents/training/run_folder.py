@@ -54,6 +54,8 @@ class RunSpec:
     :param eval_seed: seed of that task set.
     :param checkpoint_minutes: refresh ``checkpoints/latest`` at least this often (wall
         time), besides every ``checkpoint_every`` iterations; a crash loses at most this much.
+    :param init_from: a run folder whose latest checkpoint's networks this run starts from
+        (a warm start: the networks only; optimiser state and counters start afresh), or ``None``.
     """
 
     algo: str
@@ -68,6 +70,7 @@ class RunSpec:
     eval_tasks: int = 1000
     eval_seed: int = 0
     checkpoint_minutes: float = 5.0
+    init_from: str | None = None
 
     def done(self, iteration: int, env_steps: int) -> bool:
         """Whether the budget is spent after ``iteration`` iterations and ``env_steps`` steps."""
@@ -137,6 +140,10 @@ class RunFolder:
         if not self.config.is_file():
             raise FileNotFoundError(f"{self.config} not found: {self.path} is not a run folder")
         return RunSpec(**json.loads(self.config.read_text()))
+
+
+class InitFromError(ValueError):
+    """``--init-from`` names a run whose networks cannot start this one (missing, or another shape)."""
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
