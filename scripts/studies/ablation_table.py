@@ -15,6 +15,7 @@ differ across the runs compared.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -25,7 +26,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see agents.
 import numpy as np
 
 from agents.evaluation.probe import PROBE_COLUMNS, probe
-from agents.training.algorithms import load_run_agent
+from agents.training.algorithms import ALGORITHMS, load_run_agent
 from agents.training.cli import add_threads_flag
 from agents.training.run_folder import RunFolder, read_progress
 
@@ -37,10 +38,18 @@ def at_budget(progress: dict[str, list[float]], column: str, steps: float) -> fl
     return float(np.mean(np.asarray(progress[column])[near])) if near.any() else math.nan
 
 
+def settings(config: dict) -> dict:
+    """A run's learner and every hyperparameter, defaults filled in (runs from before a field
+    existed have the field's default)."""
+    config_type = ALGORITHMS[config["algo"]].config_type
+    return {"algo": config["algo"], **dataclasses.asdict(config_type(**config["hyperparameters"]))}
+
+
 def differing_hyperparameters(configs: list[dict]) -> list[str]:
-    """The hyperparameter names whose values are not the same in every run."""
-    names = sorted({name for config in configs for name in config["hyperparameters"]})
-    return [n for n in names if len({json.dumps(c["hyperparameters"].get(n)) for c in configs}) > 1]
+    """The names (learner or hyperparameter) whose values are not the same in every run."""
+    filled = [settings(config) for config in configs]
+    names = sorted({name for config in filled for name in config})
+    return [n for n in names if len({json.dumps(c.get(n)) for c in filled}) > 1]
 
 
 def main() -> None:
@@ -66,7 +75,7 @@ def main() -> None:
     probes = {}
     for run, config in zip(args.runs, configs):
         progress = read_progress(RunFolder(run))
-        label = [run.name, *(str(config["hyperparameters"].get(n)) for n in differing)]
+        label = [run.name, *(str(settings(config).get(n, "–")) for n in differing)]
         for steps in budgets:
             if max(progress["env_steps"]) < 0.975 * steps:
                 continue
