@@ -202,10 +202,13 @@ class LayerNormGRUCell(nn.Module):
         recurrent = self._normalise(hidden @ self.weight_hh.T, self.gain_hh, self.bias_hh)
         # reset and update gates in one call, n and the interpolation as fused ops: half the
         # kernels of the textbook form (the forward is the GRU's cost per step, which the
-        # rollout and the line search pay at every step)
-        reset_update = torch.sigmoid(input_gates[:, :2] + recurrent[:, :2])
-        new = torch.tanh(torch.addcmul(input_gates[:, 2], reset_update[:, 0], recurrent[:, 2]))
-        return torch.lerp(new, hidden, reset_update[:, 1])
+        # rollout and the line search pay at every step); split/unbind rather than slices,
+        # whose backward fills a zero tensor per slice
+        input_reset_update, input_new = input_gates.split([2, 1], dim=-2)
+        recurrent_reset_update, recurrent_new = recurrent.split([2, 1], dim=-2)
+        reset, update = torch.sigmoid(input_reset_update + recurrent_reset_update).unbind(-2)
+        new = torch.tanh(torch.addcmul(input_new.squeeze(-2), reset, recurrent_new.squeeze(-2)))
+        return torch.lerp(new, hidden, update)
 
     def forward(self, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """One step: ``x [B, input_size]``, ``hidden [B, H]`` → the next state."""
