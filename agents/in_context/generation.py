@@ -74,7 +74,7 @@ import numpy as np
 import meta_envs
 from agents.evaluation.protocol import Agent, Step, run_trials
 from agents.in_context.labels import has_optimal_action, optimal_actions
-from meta_envs.settings import env_setting
+from meta_envs.settings import env_setting, max_trial_length
 from meta_envs.task import ArrayTask
 from meta_envs.task_sets import TRAINING_SPAWN_KEY
 from meta_envs.trial import OBSERVATION_KEYS
@@ -113,12 +113,6 @@ def excluded_tasks(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> 
         if cell.env_id == env_id and env_setting(cell.env_id, cell.env_kwargs) == setting
     }
     return {task for num_tasks, seed in sets for task in meta_envs.held_out_tasks(env_id, num_tasks, seed, **env_kwargs)}
-
-
-def max_trial_length(setting: Mapping[str, Any]) -> int:
-    """The most steps a trial of this (filled-in) setting can take: ``num_episodes`` times the
-    episode ``horizon`` (1 for bandits, whose episodes are one pull)."""
-    return int(setting["num_episodes"]) * int(setting.get("horizon", 1))
 
 
 class RecordedTrials:
@@ -181,7 +175,7 @@ def record_trials(
     env = gym.make(env_id, **env_kwargs)
     space = env.observation_space
     env.close()
-    recorded = RecordedTrials(space, len(tasks), max_trial_length(env_setting(env_id, env_kwargs)))
+    recorded = RecordedTrials(space, len(tasks), max_trial_length(env_id, env_kwargs))
     run_trials(agent, env_id, env_kwargs, tasks, seed, agent_seed, observer=recorded)
     return recorded
 
@@ -302,7 +296,7 @@ def generate_dataset(
     env = gym.make(env_id, **env_kwargs)
     observation_space = env.observation_space
     env.close()
-    length = max_trial_length(setting)
+    length = max_trial_length(env_id, env_kwargs)
     batch_size = max(1, min(batch_size, num_tasks, BATCH_BYTES // RecordedTrials.bytes_per_trial(observation_space, length)))
     num_batches = -(-num_tasks // batch_size)
     labelled = has_optimal_action(env_id)
