@@ -13,7 +13,7 @@ import torch
 minari = pytest.importorskip("minari")
 
 import meta_envs  # noqa: E402
-from agents.in_context import generation, labels, loader  # noqa: E402
+from agents.in_context import labels, loader  # noqa: E402
 from agents.in_context.generation import excluded_tasks, generate_dataset  # noqa: E402
 from agents.in_context.loader import InContextWindows, load_histories, load_tasks  # noqa: E402
 from meta_envs.maze import MazeDynamics, generate_mazes, goal_action_table  # noqa: E402
