@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from agents.in_context.generation import SCHEMA
+from agents.training.run_folder import atomic_write
 from meta_envs.settings import env_setting
 from meta_envs.task import ArrayTask
 from meta_envs.trial import OBSERVATION_KEYS, flatten_observation
@@ -214,8 +215,8 @@ def load_histories(path: str | Path, cache: bool = True) -> LearningHistories:
     if arrays is None:
         arrays = _read_minari(path, metadata)
         if cache:
-            try:
-                np.savez(cache_file, fingerprint=np.array(fingerprint), **arrays)
+            try:  # atomically: a reader never sees half a cache
+                atomic_write(cache_file, lambda temporary: np.savez(temporary, fingerprint=np.array(fingerprint), **arrays))
             except OSError:  # a read-only dataset: reading it again is slower, not wrong
                 pass
     labels = arrays.get("optimal_action")
