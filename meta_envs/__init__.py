@@ -16,7 +16,7 @@ from meta_envs.tabular_mdp import (
     TabularMDPTaskDistribution,
 )
 from meta_envs.settings import env_setting
-from meta_envs.task_sets import held_out_tasks
+from meta_envs.task_sets import held_out_tasks, training_tasks
 from meta_envs.trial import OBSERVATION_KEYS, RL2Env, RL2VectorEnv, flatten_observation
 
 __version__ = "0.1.0"
@@ -63,4 +63,5 @@ __all__ = [
     "env_setting",
     "flatten_observation",
     "held_out_tasks",
+    "training_tasks",
 ]

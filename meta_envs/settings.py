@@ -61,3 +61,17 @@ def env_setting(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> dic
     if unknown:
         raise ValueError(f"{env_id} has no kwarg(s) {unknown}; its kwargs are {sorted(defaults)}")
     return {**defaults, **spec.kwargs, **env_kwargs}
+
+
+def max_trial_length(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> int:
+    """The longest trial of a setting: ``num_episodes x horizon`` (a family without
+    ``horizon``, the bandit, has one-step episodes).
+
+    :param env_id: a registered meta_envs ID.
+    :param env_kwargs: its kwargs.
+    :raises ValueError: for bad kwargs (the env's own message).
+    """
+    env_kwargs = dict(env_kwargs or {})
+    gym.make(env_id, **env_kwargs).close()  # bad kwargs fail here, with the env's message
+    setting = env_setting(env_id, env_kwargs)
+    return int(setting["num_episodes"]) * int(setting.get("horizon", 1))

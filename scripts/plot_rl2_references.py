@@ -46,7 +46,7 @@ def plot_learning_curves(out: Path) -> list[Path]:
     """One figure per family with a line per shipped run."""
     written = []
     for env_id, (family, table_name, _) in FAMILIES.items():
-        recipes = [r for r in RECIPES if r.env_id == env_id and (r.path / "progress.csv").is_file()]
+        recipes = [r for r in RECIPES if r.env_id == env_id and not r.dataset and (r.path / "progress.csv").is_file()]
         if not recipes:
             continue
         table = load_paper_table(table_name) if table_name else None

@@ -1,4 +1,4 @@
-"""Train an RL² learner on a meta_envs family, then score it against the random policy.
+"""Train an RL² or in-context learner on a meta_envs family, then score it against the random policy.
 
     python scripts/train.py --algo trpo_gru                      # MetaBandit-v0 defaults, a few minutes
     python scripts/train.py --algo trpo_gru --env MetaBandit-v0 --env-kwargs num_arms=10,num_episodes=100 \\
@@ -6,6 +6,7 @@
     python scripts/train.py --resume runs/bandit_k10_n100 --timesteps 40000000
     python scripts/train.py --algo trpo_gru --help               # every hyperparameter flag
     python scripts/train.py --algo recurrent_ppo --env MetaTabularMDP-v0 --policy gru   # sb3-contrib RecurrentPPO
+    python scripts/train.py --algo dpt --dataset datasets/bandit-k5-n100-v0   # DPT on a dataset of scripts/make_dataset.py
 
 The run folder (``--out``; default ``runs/<algo>-<env>-seed<S>-<time>``) gets
 ``config.json``, ``progress.csv``, TensorBoard events, checkpoints,
@@ -59,7 +60,7 @@ def build_parser(algorithm: Algorithm | None) -> argparse.ArgumentParser:
     parser.add_argument("--env", default=None, help="a meta_envs ID (default: MetaBandit-v0)")
     parser.add_argument("--env-kwargs", default=None, help="the family's kwargs, e.g. num_arms=10,num_episodes=100")
     budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--timesteps", type=int, help="env-step budget (default: the algo's quick-start budget)")
+    budget.add_argument("--timesteps", type=int, help="env-step budget (dpt: targets trained on; default: the algo's quick-start budget)")
     budget.add_argument("--iterations", type=int, help="iteration budget instead of --timesteps")
     parser.add_argument("--num-envs", type=int, default=None, help="sub-envs stepped together (default: the algo's)")
     parser.add_argument("--seed", type=int, default=None, help="training seed (default: 0)")
@@ -97,7 +98,16 @@ def make_spec(args: argparse.Namespace, algorithm: Algorithm, parser: argparse.A
         env_kwargs = parse_env_kwargs(args.env_kwargs or "")
         env_setting(env_id, env_kwargs)  # an unknown ID or kwarg: one line naming the known ones
         hyperparameters = algorithm.hyperparameters(env_id, env_kwargs, given_fields(algorithm.config_type, args))
-    except (ValueError, TypeError) as err:
+        if algorithm.data_setting is not None:  # the dataset fixes the env
+            data_env, data_kwargs = algorithm.data_setting(hyperparameters)
+            if args.env is None and args.env_kwargs is None:
+                env_id, env_kwargs = data_env, data_kwargs
+            elif env_id != data_env or env_setting(env_id, env_kwargs) != env_setting(data_env, data_kwargs):
+                raise ValueError(
+                    f"the dataset was made on {data_env} {env_setting(data_env, data_kwargs)}, not on {env_id} "
+                    f"{env_setting(env_id, env_kwargs)}; leave out --env/--env-kwargs to train on the dataset's setting"
+                )
+    except (ValueError, TypeError, FileNotFoundError) as err:
         parser.error(str(err))
     timesteps = args.timesteps if args.iterations is None else None
     return RunSpec(
@@ -191,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
 
         def progress(metrics: dict[str, float]) -> None:
             bar.n = int(metrics["iteration"] if unit == "it" else min(metrics["env_steps"], budget))
-            bar.set_postfix(trial_return=f"{metrics['mean_trial_return']:.3f}", kl=f"{metrics['kl']:.4f}", refresh=False)
+            # what the learner logs: every RL² learner a KL, an in-context learner a loss
+            shown = {"trial_return": ("mean_trial_return", ".3f"), "kl": ("kl", ".4f"), "loss": ("loss", ".4f")}
+            bar.set_postfix({name: f"{metrics[key]:{spec_}}" for name, (key, spec_) in shown.items() if key in metrics},
+                            refresh=False)
             bar.refresh()
 
         with StopSignal() as stop:

@@ -24,7 +24,7 @@ def test_recipes_are_found_by_setting_with_defaults_omitted():
     assert recipe is pretrained.find_recipe("MetaBandit-v0")  # the env's defaults
     assert recipe.command.startswith("python scripts/train.py --algo trpo_gru --env MetaBandit-v0 ")
     assert recipe.command.endswith("--out agents/pretrained/trpo_gru-bandit-k5-n10")
-    with pytest.raises(ValueError, match=r"no RL² reference agent .* recipes exist for:\n  trpo_gru MetaBandit-v0"):
+    with pytest.raises(ValueError, match=r"no reference agent \(trpo_gru\) .* recipes exist for:\n  trpo_gru MetaBandit-v0"):
         pretrained.find_recipe("MetaBandit-v0", num_arms=7)
     with pytest.raises(ValueError, match="has no kwarg"):
         pretrained.find_recipe("MetaBandit-v0", arms=5)

@@ -75,7 +75,7 @@ def test_unknown_algo_lists_the_known_ones(capsys):
     with pytest.raises(SystemExit) as exit_info:
         load_script("train").main(["--algo", "dqn"])
     assert exit_info.value.code == 2
-    assert "unknown --algo 'dqn'; known: ppo_gru, recurrent_ppo, trpo_gru" in capsys.readouterr().err
+    assert "unknown --algo 'dqn'; known: dpt, ppo_gru, recurrent_ppo, trpo_gru" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

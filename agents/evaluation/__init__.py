@@ -1,7 +1,8 @@
 """How every agent is judged: one protocol, the paper's tables, behavioural probes.
 
 * :mod:`.protocol`: the one evaluation protocol (held-out tasks, mean trial reward with a
-  95% interval, per-episode returns), the :class:`Agent` protocol and the results layout;
+  95% interval, per-episode returns), its trial loop on any tasks (:func:`run_trials`), the
+  :class:`Agent` protocol and the results layout;
   its public names are re-exported here (``from agents.evaluation import evaluate``);
 * :mod:`.maze_metrics`: the maze family's statistics (the paper's Table 3);
 * :mod:`.paper_tables`: the paper's Tables 1–3 as packaged data;
@@ -18,6 +19,7 @@ from agents.evaluation.protocol import (
     evaluate,
     format_table,
     results_document,
+    run_trials,
     write_results,
 )
 
@@ -29,5 +31,6 @@ __all__ = [
     "evaluate",
     "format_table",
     "results_document",
+    "run_trials",
     "write_results",
 ]

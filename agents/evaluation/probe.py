@@ -48,7 +48,7 @@ import meta_envs
 from agents.baselines.tabular_model import TabularStatistics, empirical_model
 from agents.evaluation.protocol import Agent, EvaluationResult, Step, evaluate
 from meta_envs.planning import value_iteration
-from meta_envs.settings import env_setting
+from meta_envs.settings import env_setting, max_trial_length
 from meta_envs.validation import check_int
 
 #: env IDs the probe knows the statistics of
@@ -212,8 +212,7 @@ def probe(
     check_int("num_tasks", num_tasks, 2)
     check_int("memory_samples", memory_samples, 1)
     setting = env_setting(env_id, env_kwargs)
-    horizon = int(setting.get("horizon", 1))
-    length = int(setting["num_episodes"]) * horizon
+    length = max_trial_length(env_id, env_kwargs)
     memory_steps = np.unique(np.linspace(0, length - 1, min(memory_samples, length)).round().astype(np.int64))
     recorder = _Recorder(num_tasks, length, memory_steps)
     evaluation = evaluate(agent, env_id, env_kwargs, num_tasks=num_tasks, seed=seed, agent_seed=agent_seed,

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -40,6 +40,7 @@ import numpy as np
 
 import meta_envs
 from agents.evaluation.maze_metrics import MAZE_ENV_IDS, maze_metrics
+from meta_envs.task import ArrayTask
 from meta_envs.validation import check_int
 
 #: env ID -> ``metrics(env_id, env_kwargs, episode_lengths, final_rewards) -> dict``: the
@@ -183,13 +184,17 @@ class EvaluationResult:
 class Step:
     """One step of a batch of trials, as :func:`evaluate` shows it to an observer.
 
-    :param rows: held-out task index of each trial that took this step, ``(m,)``.
+    :param rows: task index of each trial that took this step (its held-out index in
+        :func:`evaluate`), ``(m,)``.
     :param local: the same trials' positions in the batch (index the other fields and the
         agent's ``memory`` with it), ``(m,)``.
     :param observation: the batch's RL² observation the actions were chosen from.
     :param actions: the batch's actions, ``(batch,)``.
     :param rewards: the batch's rewards for them, ``(batch,)``.
     :param agent: the agent, right after it chose ``actions``.
+    :param next_observation: the batch's RL² observation after the step (where a trial
+        just ended, its last observation).
+    :param terminated: ``(batch,)`` whether the step ended the trial.
     """
 
     rows: np.ndarray
@@ -198,6 +203,8 @@ class Step:
     actions: np.ndarray
     rewards: np.ndarray
     agent: Agent
+    next_observation: Mapping[str, np.ndarray]
+    terminated: np.ndarray
 
 
 def evaluate(
@@ -242,8 +249,8 @@ def evaluate(
     chunks = []
     for b, start in enumerate(range(0, num_tasks, batch_size)):
         chunk = tasks[start : start + batch_size]
-        chunks.append(_run_trials(agent, env_id, env_kwargs, chunk, int(batch_seeds[b]), int(agent_seeds[b]),
-                                  start, observer))
+        chunks.append(run_trials(agent, env_id, env_kwargs, chunk, int(batch_seeds[b]), int(agent_seeds[b]),
+                                 start, observer))
     episode_returns, episode_lengths, final_rewards = (np.concatenate(part) for part in zip(*chunks))
     metrics = FAMILY_METRICS.get(env_id)
     return EvaluationResult(
@@ -255,15 +262,22 @@ def evaluate(
     )
 
 
-def _run_trials(
-    agent: Agent, env_id: str, env_kwargs: dict, tasks: list, seed: int, agent_seed: int, first_row: int = 0,
-    observer: Callable[[Step], None] | None = None,
+def run_trials(
+    agent: Agent, env_id: str, env_kwargs: Mapping[str, Any], tasks: Sequence[ArrayTask], seed: int, agent_seed: int,
+    first_row: int = 0, observer: Callable[[Step], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One trial per task, all at once (``first_row``: the first task's held-out index).
+    """One trial per task, all at once, through the family's native vector env: the loop
+    :func:`evaluate` scores agents with, for callers that bring their own tasks (the
+    learning-history datasets of :mod:`agents.in_context` record it with an observer).
 
+    :param agent: anything with the :class:`Agent` methods.
+    :param env_id: a registered meta_envs ID.
+    :param env_kwargs: the family's keyword arguments.
+    :param tasks: one task per trial.
     :param seed: the environments' seed (reward noise).
     :param agent_seed: what ``agent.reset`` gets.
-    :param observer: see :func:`evaluate`.
+    :param first_row: the first task's index in :attr:`Step.rows` (its held-out index).
+    :param observer: called with every :class:`Step` (see :func:`evaluate`).
     :return: ``(returns, lengths, final_rewards)`` of every inner episode, each of shape
         ``(len(tasks), num_episodes)``.
     """
@@ -284,7 +298,7 @@ def _run_trials(
         acted_on = observation
         observation, rewards, terminated, _, info = envs.step(actions)
         if observer is not None:
-            observer(Step(first_row + running, running, acted_on, actions, rewards, agent))
+            observer(Step(first_row + running, running, acted_on, actions, rewards, agent, observation, terminated))
         lengths[running, episode] += 1
         final_rewards[running, episode] = rewards[running]
         # NEXT_STEP autoreset: a finished sub-env starts another trial next step; its

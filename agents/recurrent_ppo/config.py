@@ -39,9 +39,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-import gymnasium as gym
-
-from meta_envs.settings import env_setting
+from meta_envs.settings import max_trial_length
 from meta_envs.validation import check_int, check_number
 
 
@@ -135,14 +133,6 @@ class RecurrentPPOConfig:
             "net_arch": [self.mlp_width] * self.mlp_depth,
             "features_extractor_kwargs": {"cnn_output_dim": self.cnn_features},
         }
-
-
-def max_trial_length(env_id: str, env_kwargs: dict[str, Any]) -> int:
-    """The longest trial: ``num_episodes x horizon`` (a family without ``horizon``, the
-    bandit, has one-step episodes)."""
-    gym.make(env_id, **env_kwargs).close()  # bad kwargs fail here, with the env's message
-    setting = env_setting(env_id, env_kwargs)
-    return int(setting["num_episodes"]) * int(setting.get("horizon", 1))
 
 
 #: per family (env ID prefix): steps per sub-env per rollout that ``n_steps`` is rounded up

@@ -25,15 +25,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from agents.training.run_folder import (
-    CheckpointSchedule,
-    InitFromError,
-    MetricLogger,
-    RunFolder,
-    RunSpec,
-    atomic_write,
-    resolve_device,
-)
+from agents.training.run_folder import InitFromError, RunFolder, RunSpec, resolve_device, run_iterations
 from agents.rl2.agent import RL2Agent
 from agents.rl2.config import PPOConfig, RL2Config, TRPOConfig
 from agents.rl2.policy import RecurrentNet, ValueNet, is_image_space
@@ -303,23 +295,9 @@ def train(
         trainer.load_state_dict(torch.load(folder.latest_checkpoint, map_location="cpu", weights_only=True))
     elif spec.init_from:
         trainer.load_networks(spec.init_from)
-    logger = MetricLogger(folder, trainer.iteration, trainer.env_steps)
-    schedule = CheckpointSchedule(checkpoint_every, spec.checkpoint_minutes)
     try:
-        while not spec.done(trainer.iteration, trainer.env_steps):
-            metrics = trainer.train_iteration()
-            logger.log(metrics)
-            progress(metrics)
-            final = spec.done(trainer.iteration, trainer.env_steps) or stop()
-            if schedule.due(trainer.iteration, final):
-                state = trainer.state_dict()
-                atomic_write(folder.latest_checkpoint, lambda path: torch.save(state, path))
-                if schedule.snapshot(trainer.iteration):
-                    atomic_write(folder.snapshot(trainer.iteration), lambda path: torch.save(state, path))
-            if final:
-                break
+        run_iterations(trainer, folder, spec, progress, stop, checkpoint_every)
     finally:
-        logger.close()
         trainer.close()
     return trainer
 

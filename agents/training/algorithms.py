@@ -1,4 +1,4 @@
-"""The registry of RL² learners that ``scripts/train.py`` and ``scripts/evaluate.py`` run.
+"""The registry of learners that ``scripts/train.py`` and ``scripts/evaluate.py`` run (RL² and in-context).
 
 Adding a learner means adding one :class:`Algorithm` to :data:`ALGORITHMS`: its
 hyperparameter dataclass (the CLI flags are generated from it), its defaults, a
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.evaluation import Agent
+from agents.in_context import trainer as dpt_trainer
+from agents.in_context.trainer import DPTConfig
 from agents.recurrent_ppo import trainer as recurrent_ppo_trainer
 from agents.recurrent_ppo.config import RecurrentPPOConfig, family_defaults
 from agents.training.run_folder import RunFolder, RunSpec, resolve_device
@@ -42,6 +44,9 @@ class Algorithm:
         checkpoint (``greedy``: argmax actions instead of sampled ones).
     :param checkpoint_suffix: suffix of its checkpoint files (their format).
     :param warm_start: whether ``train`` honours ``spec.init_from`` (``--init-from``).
+    :param data_setting: for a learner trained on a dataset (``dpt``): ``hyperparameters ->
+        (env_id, env_kwargs)`` the dataset was made on; ``scripts/train.py`` takes the env
+        from it when ``--env``/``--env-kwargs`` are not given and rejects a different one.
     """
 
     name: str
@@ -54,6 +59,7 @@ class Algorithm:
     load_agent: Callable[..., Agent]
     checkpoint_suffix: str = ".pt"
     warm_start: bool = False
+    data_setting: Callable[[dict[str, Any]], tuple[str, dict[str, Any]]] | None = None
 
     def hyperparameters(
         self, env_id: str, env_kwargs: dict[str, Any], overrides: dict[str, Any] | None = None
@@ -121,6 +127,20 @@ ALGORITHMS: dict[str, Algorithm] = {
         train=recurrent_ppo_trainer.train,
         load_agent=recurrent_ppo_trainer.load_agent,
         checkpoint_suffix=".zip",
+    ),
+    # a causal transformer trained offline on a learning-history dataset (agents.in_context)
+    "dpt": Algorithm(
+        name="dpt",
+        config_type=DPTConfig,
+        # trials played online after every iteration (on the dataset's validation tasks)
+        default_num_envs=200,
+        # targets (window positions) trained on: a few minutes on a CPU for a bandit dataset
+        default_timesteps=2_000_000,
+        quick_start={},
+        env_defaults=lambda env_id, env_kwargs: {},
+        train=dpt_trainer.train,
+        load_agent=dpt_trainer.load_agent,
+        data_setting=dpt_trainer.data_setting,
     ),
 }
 

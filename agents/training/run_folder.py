@@ -27,7 +27,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -201,6 +201,58 @@ class CheckpointSchedule:
             self.last = self.clock()
             return True
         return False
+
+
+class IterativeLearner(Protocol):
+    """A learner :func:`run_iterations` can drive: one iteration at a time, state as a dict."""
+
+    iteration: int
+    env_steps: int
+
+    def train_iteration(self) -> dict[str, float]:
+        """Do one iteration; its metrics (with ``iteration`` and ``env_steps``)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything ``--resume`` needs (written with ``torch.save``)."""
+
+
+def run_iterations(
+    learner: IterativeLearner,
+    folder: RunFolder,
+    spec: RunSpec,
+    progress: Callable[[dict[str, float]], None],
+    stop: Callable[[], bool] = lambda: False,
+    checkpoint_every: int = 25,
+) -> None:
+    """Iterate ``learner`` until the budget of ``spec`` is spent or ``stop()`` turns true:
+    log every iteration (:class:`MetricLogger`), report it to ``progress``, and write
+    ``checkpoints/latest`` (and snapshots) when :class:`CheckpointSchedule` says so, always
+    after the last iteration of the session.
+
+    :param learner: the learner, already resumed from its checkpoint if the run is.
+    :param folder: the run folder.
+    :param spec: the run.
+    :param progress: called with the metrics after every iteration.
+    :param stop: checked after every iteration.
+    :param checkpoint_every: also keep a snapshot every this many iterations.
+    """
+    logger = MetricLogger(folder, learner.iteration, learner.env_steps)
+    schedule = CheckpointSchedule(checkpoint_every, spec.checkpoint_minutes)
+    try:
+        while not spec.done(learner.iteration, learner.env_steps):
+            metrics = learner.train_iteration()
+            logger.log(metrics)
+            progress(metrics)
+            final = spec.done(learner.iteration, learner.env_steps) or stop()
+            if schedule.due(learner.iteration, final):
+                state = learner.state_dict()
+                atomic_write(folder.latest_checkpoint, lambda path: torch.save(state, path))
+                if schedule.snapshot(learner.iteration):
+                    atomic_write(folder.snapshot(learner.iteration), lambda path: torch.save(state, path))
+            if final:
+                break
+    finally:
+        logger.close()
 
 
 class StopSignal:

@@ -16,6 +16,7 @@ from meta_envs.maze.generation import (
     MazeBatch,
     distance_map,
     generate_mazes,
+    goal_action_table,
     shortest_path_actions,
     shortest_path_length,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "MetaMazeVectorEnv",
     "distance_map",
     "generate_mazes",
+    "goal_action_table",
     "save_gif",
     "shortest_path_actions",
     "shortest_path_length",

@@ -280,6 +280,13 @@ class MazeDynamics(TaskDynamics):
         """``(row, column, heading)`` of ``env_id``'s agent."""
         return (*self._square(env_id, self.pos[env_id]), int(self.heading[env_id]))
 
+    def poses(self) -> np.ndarray:
+        """``(num_envs, 3)`` int64: every agent's ``(row, column, heading)`` at once (the batched
+        :meth:`agent_state`, for code that follows many agents, such as the optimal-action
+        labels of :mod:`agents.in_context`)."""
+        row, col = np.divmod(self.pos - self._base, self._side)
+        return np.stack([row - self._pad, col - self._pad, self.heading], axis=1)
+
     def view_squares(self, env_id: int) -> list[tuple[int, int]]:
         """The grid squares in ``env_id``'s view window (those inside the grid)."""
         window = self.pos[env_id] + self._view_offsets[self.heading[env_id]]
