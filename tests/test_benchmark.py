@@ -321,7 +321,7 @@ def test_reference_levels_fill_in_defaults_and_come_from_the_stored_references()
 
     stored = load_references(get_suite("rl2-bandits-v0"))["k=5,n=10"]["results"]
     levels = reference_levels("MetaBandit-v0", {"num_arms": 5, "num_episodes": 10})
-    assert levels == {**{name: stored[name]["mean"] for name in ("random", "bayes_optimal", "rl2")}, "paper rl2": 6.7}
+    assert levels == {**{name: stored[name]["mean"] for name in ("random", "greedy", "bayes_optimal", "rl2")}, "paper rl2": 6.7}
     assert reference_levels("MetaBandit-v0", {"num_arms": 7, "num_episodes": 10}) == {}
     assert reference_levels("MetaTabularMDP-v0", {"num_episodes": 25})["paper rl2"] == 445.7
     assert "paper rl2" not in reference_levels("MetaTabularMDP-v0", {"num_episodes": 25, "horizon": 5})

@@ -133,7 +133,8 @@ def cell_normalizer(cell: SuiteCell, results: Mapping[str, Mapping[str, Any]]) -
 
 def reference_levels(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, float]:
     """Mean trial returns to draw beside a learning curve of ``env_id`` with ``env_kwargs``:
-    ``random``, the cell's reference (Bayes-optimal, Gittins, best baseline) and the shipped
+    ``random``, ``greedy`` (where the family has it), the cell's reference (Bayes-optimal,
+    Gittins, best baseline) and the shipped
     ``rl2`` agent, from the first suite cell with the same full setting, and ``paper rl2``,
     the paper's RL² score where its Tables 1–2 have the setting; empty if neither has it.
 
@@ -151,7 +152,8 @@ def reference_levels(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, fl
         for cell in suite.cells:
             if not levels and cell.env_id == env_id and env_setting(cell.env_id, cell.env_kwargs) == setting:
                 results = load_references(suite)[cell.name]["results"]
-                levels = {name: results[name]["mean"] for name in ("random", cell.reference, "rl2") if name in results}
+                levels = {name: results[name]["mean"]
+                          for name in ("random", "greedy", cell.reference, "rl2") if name in results}
     for table_name, layout in TABLE_LAYOUTS.items():
         if layout.env_id != env_id:
             continue
