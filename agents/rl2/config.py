@@ -49,8 +49,8 @@ class RL2Config:
     ``layernorm_gru`` (per-gate layer normalisation, :class:`agents.rl2.policy.LayerNormGRUCell`)."""
 
     update_gate_bias: float = 0.0
-    """Initial bias of the update gate (positive: keep more of the state per step at the
-    start); 0 is PyTorch's GRU initialisation."""
+    """Initial bias of the update gate, in [-10, 10] (positive: keep more of the state per
+    step at the start); 0 is PyTorch's GRU initialisation."""
 
     gamma: float = 0.99
     """Discount across the whole trial (paper: 0.99)."""
@@ -94,7 +94,7 @@ class RL2Config:
         check_number("gae_lambda", self.gae_lambda, 0.0, 1.0)
         check_number("value_lr", self.value_lr, 1e-12, float("inf"))
         check_number("entropy_coef", self.entropy_coef, 0.0, float("inf"))
-        check_number("update_gate_bias", self.update_gate_bias, -float("inf"), float("inf"))
+        check_number("update_gate_bias", self.update_gate_bias, -10.0, 10.0)  # σ(±10): a gate stuck at 0 or 1
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {list(CELLS)}, got {self.cell!r}")
         if not isinstance(self.normalize_advantages, bool):

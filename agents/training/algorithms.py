@@ -87,10 +87,11 @@ def _train_rl2(
     return rl2_trainer.train(folder, spec, progress, resume, stop=stop).agent()
 
 
-ALGORITHMS: dict[str, Algorithm] = {
-    "trpo_gru": Algorithm(
-        name="trpo_gru",
-        config_type=TRPOConfig,
+def _rl2_algorithm(name: str, config_type: type) -> Algorithm:
+    """A learner of the RL² engine (:mod:`agents.rl2`): the rules differ, the rest is shared."""
+    return Algorithm(
+        name=name,
+        config_type=config_type,
         # 1,000 trials of the default bandit (10 pulls) per iteration, 100 iterations:
         # progress per TRPO step is bounded by max_kl, so many small batches learn in
         # minutes where the paper's 250,000-step batches would take an hour on a CPU.
@@ -101,20 +102,14 @@ ALGORITHMS: dict[str, Algorithm] = {
         train=_train_rl2,
         load_agent=rl2_trainer.load_agent,
         warm_start=True,
-    ),
+    )
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "trpo_gru": _rl2_algorithm("trpo_gru", TRPOConfig),
     # the same engine (rollout, networks, GAE, value baseline, run folder) with a
     # PPO-clip policy update instead of TRPO's (agents.rl2.ppo)
-    "ppo_gru": Algorithm(
-        name="ppo_gru",
-        config_type=PPOConfig,
-        default_num_envs=1000,
-        default_timesteps=1_000_000,
-        quick_start={"steps_per_iteration": 10_000},
-        env_defaults=paper_defaults,
-        train=_train_rl2,
-        load_agent=rl2_trainer.load_agent,
-        warm_start=True,
-    ),
+    "ppo_gru": _rl2_algorithm("ppo_gru", PPOConfig),
     "recurrent_ppo": Algorithm(
         name="recurrent_ppo",
         config_type=RecurrentPPOConfig,
