@@ -37,6 +37,7 @@ from agents.baselines.bayes_optimal import (
 from agents.baselines.gittins import GittinsAgent, gittins_table
 from agents.baselines.registry import FAMILIES, make_baselines
 from agents.evaluation import evaluate
+from agents.evaluation.probe import make_agent
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = "MetaBandit-v0"
@@ -330,3 +331,23 @@ def test_baselines_cli(tmp_path):
                                         "gittins", "bayes_optimal"}
     for name in document["results"]:
         assert name in completed.stdout
+
+
+# --- DPT's Dirichlet roll-in ----------------------------------------------------------------
+
+
+def test_dirichlet_roll_in_samples_each_trials_own_lean():
+    """Each trial's pulls follow its own distribution; the leans span even to all-on-one-arm."""
+    agent = make_agent("random_dirichlet", ENV, {"num_arms": 4, "num_episodes": 100})
+    agent.reset(3000, seed=1)
+    probabilities = agent.probabilities
+    assert probabilities.shape == (3000, 4) and np.allclose(probabilities.sum(axis=1), 1)
+    largest = probabilities.max(axis=1)
+    assert (largest == 1).mean() > 0.05 and (largest < 0.5).mean() > 0.05  # lean 1, and near-even trials
+    pulls = np.stack([agent.act({}) for _ in range(400)], axis=1)
+    counts = np.stack([(pulls == a).mean(axis=1) for a in range(4)], axis=1)
+    error = np.abs(counts - probabilities)  # 400 draws: a standard error of at most 0.025
+    assert error.max() < 0.15 and error.mean() < 0.02
+    agent.reset(3000, seed=1)
+    assert np.array_equal(agent.probabilities, probabilities)
+    assert np.array_equal(np.stack([agent.act({}) for _ in range(400)], axis=1), pulls)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import agents
 import agents.pretrained as pretrained
 from agents.baselines import RandomAgent
+from agents.baselines.registry import FAMILIES
 from agents.evaluation import evaluate
 from agents.evaluation.paper_tables import PACKAGED_TABLES, PaperTable, load_paper_table
 from agents.evaluation.reproduction import agent_source, format_comparison, run_table
+from meta_envs.settings import env_setting
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -58,6 +61,33 @@ def test_shipped_agents_load_and_beat_random_on_held_out_tasks(recipe):
         assert (recipe.path / name).is_file(), name
     sessions = json.loads((recipe.path / "sessions.json").read_text())
     assert sessions and all(s["command"].startswith("python scripts/train.py") for s in sessions)
+
+
+GREEDY_JUDGED = [r for r in SHIPPED if r.algo == "trpo_gru" and "greedy" in FAMILIES[r.env_id].names]
+
+
+def _long_trial(recipe: pretrained.Recipe) -> bool:
+    """Trials long enough for exploration to pay: at n=10 pulls greedy is within noise of Bayes-optimal."""
+    return recipe.env_id != "MetaBandit-v0" or env_setting(recipe.env_id, recipe.env_kwargs)["num_episodes"] >= 100
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [pytest.param(r, marks=pytest.mark.xfail(strict=True, reason="issue 14: the MDP n=10 agent (113) is below greedy (136)"))
+     if r.name == "trpo_gru-mdp-n10" else r for r in GREEDY_JUDGED],
+    ids=[r.name for r in GREEDY_JUDGED],
+)
+def test_shipped_agents_match_greedy_and_beat_it_on_long_trials(recipe):
+    """Paired by task (500 held-out tasks): never below greedy beyond noise, and above it
+    where trials are long enough for exploring to pay."""
+    agent = agents.load_pretrained(recipe.env_id, recipe.algo, **recipe.env_kwargs)
+    greedy = FAMILIES[recipe.env_id].make("greedy", recipe.env_kwargs)
+    ours, theirs = (evaluate(a, recipe.env_id, recipe.env_kwargs, num_tasks=500, seed=3) for a in (agent, greedy))
+    difference = ours.trial_returns - theirs.trial_returns
+    margin = 2 * difference.std(ddof=1) / np.sqrt(len(difference))
+    assert difference.mean() > -margin, (ours.mean, theirs.mean)
+    if _long_trial(recipe):
+        assert difference.mean() > margin, (ours.mean, theirs.mean)
 
 
 @pytest.mark.skipif(not any(r.env_id == "MetaBandit-v0" for r in SHIPPED), reason="no shipped bandit agent")

@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import numpy as np
 
 import meta_envs
@@ -150,7 +151,8 @@ class _Recorder:
 def make_agent(spec: str, env_id: str, env_kwargs: Mapping[str, Any] | None = None, seed: int = 0) -> Agent:
     """An agent by name: ``rl2`` (the shipped RL² agent of the setting, :func:`agents.load_pretrained`),
     a baseline's result name (:mod:`agents.baselines.registry`), ``win_stay_lose_shift``
-    (bandits), a run folder of ``scripts/train.py`` (its latest checkpoint; it must have been
+    (bandits), ``random_dirichlet`` (DPT's roll-in policy,
+    :class:`~agents.baselines.random_policy.DirichletRandomAgent`; any family), a run folder of ``scripts/train.py`` (its latest checkpoint; it must have been
     trained on ``env_id``), or an agent factory ``pkg.mod:make_agent`` called as
     ``(env_id, env_kwargs, seed)``.
 
@@ -158,6 +160,7 @@ def make_agent(spec: str, env_id: str, env_kwargs: Mapping[str, Any] | None = No
         trained on another env.
     """
     from agents.baselines.bandit import WinStayLoseShiftAgent
+    from agents.baselines.random_policy import DirichletRandomAgent
     from agents.baselines.registry import FAMILIES
     from agents.benchmark.scoring import load_factory
 
@@ -175,11 +178,13 @@ def make_agent(spec: str, env_id: str, env_kwargs: Mapping[str, Any] | None = No
         return agent
     if ":" in spec:
         return load_factory(spec)(env_id, env_kwargs, seed)
+    if spec == "random_dirichlet":
+        return DirichletRandomAgent(int(gymnasium.make(env_id, **env_kwargs).action_space.n))
     if spec == "win_stay_lose_shift" and env_id == "MetaBandit-v0":
         return WinStayLoseShiftAgent(int(env_setting(env_id, env_kwargs)["num_arms"]))
     family = FAMILIES.get(env_id)
     if family is None or spec not in family.names:
-        known = ["rl2", *(family.names if family else ()), *(["win_stay_lose_shift"] if env_id == "MetaBandit-v0" else [])]
+        known = ["rl2", "random_dirichlet", *(family.names if family else ()), *(["win_stay_lose_shift"] if env_id == "MetaBandit-v0" else [])]
         raise ValueError(
             f"unknown agent {spec!r} for {env_id}; give one of {known}, a run folder or a factory 'pkg.mod:make_agent'"
         )
