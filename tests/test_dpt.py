@@ -105,6 +105,33 @@ def test_the_online_agent_reads_the_same_history_as_the_model():
     assert agent._filled.tolist() == [1, 4] and agent._step.tolist() == [1, 8]
 
 
+def test_a_whole_trial_agent_keeps_keys_and_values_and_reads_the_same_history():
+    """context_length = max_length: one token's work per step, the full forward's features,
+    and each trial's history restarting on its own."""
+    torch.manual_seed(0)
+    model = CausalTransformer(ModelConfig(input_dim=6, num_actions=3, max_length=5, d_model=16, num_layers=2,
+                                          num_heads=2, feedforward=32)).eval()
+    agent = InContextAgent(model, context_length=5, device=torch.device("cpu"), greedy=True)
+    agent.reset(3, 0)
+    assert agent._cache is not None
+    rng = np.random.default_rng(1)
+    histories: list[list[np.ndarray]] = [[], [], []]
+    for t in range(14):
+        starts = np.array([t % 6 == 0, t % 4 == 0, t in (0, 3, 9)])  # at most 6 acts: 5 steps + the last
+        action = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 3)] * ~starts[:, None]
+        observation = {"obs": np.ones((3, 1), np.float32), "prev_action": action,
+                       "prev_reward": rng.random((3, 1)).astype(np.float32), "prev_done": np.ones((3, 1), np.float32)}
+        token = np.concatenate([observation[key] for key in observation], axis=1)
+        agent.act(observation)
+        for row in range(3):
+            histories[row] = [token[row]] if starts[row] else [*histories[row], token[row]]
+            length = len(histories[row])
+            with torch.no_grad():
+                expected = model.features(torch.from_numpy(np.stack(histories[row]))[None],
+                                          torch.arange(length).clamp_max(4)[None])[0, -1]
+            np.testing.assert_allclose(agent.memory[row], expected.numpy(), atol=1e-5)
+
+
 def test_train_writes_a_dpt_run_that_resumes_exactly(dataset, tmp_path, capsys):
     train = load_script("train")
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"

@@ -102,3 +102,50 @@ class CausalTransformer(nn.Module):
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """``(B, L, num_actions)`` action logits at every position (see :meth:`features`)."""
         return self.head(self.features(tokens, positions))
+
+    def new_cache(self, batch_size: int, length: int) -> KeyValueCache:
+        """An empty :class:`KeyValueCache` for ``batch_size`` sequences of up to ``length`` tokens."""
+        shape = (self.config.num_layers, 2, batch_size, self.config.num_heads, length,
+                 self.config.d_model // self.config.num_heads)
+        return KeyValueCache(self.scale.new_zeros(shape))
+
+    def next_features(
+        self, token: torch.Tensor, position: torch.Tensor, slot: torch.Tensor, cache: KeyValueCache
+    ) -> torch.Tensor:
+        """``(B, d_model)``: :meth:`features` at one new position of each sequence, from the
+        keys and values of the earlier ones kept in ``cache`` (which gains this position's).
+        One step of play costs one token's work, not the whole history's.
+
+        :param token: ``(B, input_dim)`` the new token of each sequence.
+        :param position: ``(B,)`` its step in its trial.
+        :param slot: ``(B,)`` its index in its sequence: the sequence's earlier tokens are in
+            the cache's slots ``0 .. slot - 1``; later slots (a finished trial's) are ignored.
+        :param cache: the cache of these sequences (:meth:`new_cache`).
+        """
+        heads = self.config.num_heads
+        batch = torch.arange(len(token), device=token.device)
+        width = int(slot.max()) + 1
+        # the causal mask of features(), for each sequence's own length
+        visible = torch.arange(width, device=token.device) <= slot[:, None]
+        x = self.embed(token * self.scale) + self.step_embedding(position)
+        for layer, stored in zip(self.encoder.layers, cache.keys_values):
+            attention = layer.self_attn
+            query, key, value = nn.functional.linear(
+                layer.norm1(x), attention.in_proj_weight, attention.in_proj_bias
+            ).unflatten(-1, (3, heads, -1)).unbind(1)
+            stored[0, batch, :, slot] = key
+            stored[1, batch, :, slot] = value
+            mixed = nn.functional.scaled_dot_product_attention(
+                query.unsqueeze(2), stored[0, :, :, :width], stored[1, :, :, :width], attn_mask=visible[:, None, None]
+            )
+            x = x + attention.out_proj(mixed.flatten(1))
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
+        return self.norm(x)
+
+
+@dataclasses.dataclass
+class KeyValueCache:
+    """The attention keys and values of the tokens seen so far, per layer:
+    ``(num_layers, 2, batch, num_heads, length, head_dim)`` (:meth:`CausalTransformer.next_features`)."""
+
+    keys_values: torch.Tensor
