@@ -326,3 +326,16 @@ def test_reference_levels_fill_in_defaults_and_come_from_the_stored_references()
     assert reference_levels("MetaBandit-v0", {"num_arms": 7, "num_episodes": 10}) == {}
     assert reference_levels("MetaTabularMDP-v0", {"num_episodes": 25})["paper rl2"] == 445.7
     assert "paper rl2" not in reference_levels("MetaTabularMDP-v0", {"num_episodes": 25, "horizon": 5})
+
+
+def test_a_learning_curve_of_a_setting_whose_rl2_agent_trains_on_drops_only_the_rl2_line(monkeypatch):
+    """A run ends with its curve while another run retrains the setting's RL² agent: the
+    stale rl2 level is left out, the rest drawn; a benchmark report still refuses it."""
+    from agents.benchmark import references
+
+    current = references.reference_levels("MetaBandit-v0", {"num_arms": 5, "num_episodes": 10})
+    monkeypatch.setattr(references, "rl2_fingerprint", lambda cell: "retrained")
+    stale = references.reference_levels("MetaBandit-v0", {"num_arms": 5, "num_episodes": 10})
+    assert "rl2" in current and stale == {name: level for name, level in current.items() if name != "rl2"}
+    with pytest.raises(ValueError, match="changed since the references were computed"):
+        load_references(get_suite("rl2-bandits-v0"))

@@ -88,11 +88,13 @@ def write_references(suites: Mapping[str, dict[str, Any]], command: str, path: P
     path.write_text(json.dumps(document, indent=1) + "\n")
 
 
-def load_references(suite: Suite, path: Path = REFERENCES_PATH) -> dict[str, dict[str, Any]]:
+def load_references(suite: Suite, path: Path = REFERENCES_PATH, rl2_current: bool = True) -> dict[str, dict[str, Any]]:
     """Cell name -> ``{"env_id", "env_kwargs", "results"}`` of a suite.
 
+    :param rl2_current: require every cell's ``rl2`` result to be of the shipped RL² agent
+        (``False``: return them even if one changed since, e.g. while it trains on).
     :raises ValueError: if the file has no references for this suite, or stale ones (other
-        cells or tasks, or a shipped RL² agent that changed since).
+        cells or tasks, or, with ``rl2_current``, a shipped RL² agent that changed since).
     """
     rebuild = f"run `python scripts/build_suite_references.py --suite {suite.id}`"
     document = json.loads(path.read_text()) if path.is_file() else {"suites": {}}
@@ -103,7 +105,7 @@ def load_references(suite: Suite, path: Path = REFERENCES_PATH) -> dict[str, dic
     if missing or (entry["num_tasks"], entry["seed"]) != (suite.num_tasks, suite.seed):
         raise ValueError(f"the references of suite {suite.id} in {path} do not match the suite ({missing=}); {rebuild}")
     changed = [c.name for c in suite.cells if entry["cells"][c.name].get("rl2_checkpoint") != rl2_fingerprint(c)]
-    if changed:
+    if changed and rl2_current:
         raise ValueError(f"the shipped RL² agent of {suite.id} cell(s) {changed} changed since the references were "
                          f"computed; {rebuild}")
     return entry["cells"]
@@ -135,7 +137,7 @@ def reference_levels(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, fl
     """Mean trial returns to draw beside a learning curve of ``env_id`` with ``env_kwargs``:
     ``random``, ``greedy`` (where the family has it), the cell's reference (Bayes-optimal,
     Gittins, best baseline) and the shipped
-    ``rl2`` agent, from the first suite cell with the same full setting, and ``paper rl2``,
+    ``rl2`` agent (left out while it differs from the one the references scored), from the first suite cell with the same full setting, and ``paper rl2``,
     the paper's RL² score where its Tables 1–2 have the setting; empty if neither has it.
 
     :param env_id: a registered meta_envs ID.
@@ -151,9 +153,10 @@ def reference_levels(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, fl
     for suite in SUITES.values():
         for cell in suite.cells:
             if not levels and cell.env_id == env_id and env_setting(cell.env_id, cell.env_kwargs) == setting:
-                results = load_references(suite)[cell.name]["results"]
-                levels = {name: results[name]["mean"]
-                          for name in ("random", "greedy", cell.reference, "rl2") if name in results}
+                entry = load_references(suite, rl2_current=False)[cell.name]
+                current = entry.get("rl2_checkpoint") == rl2_fingerprint(cell)
+                names = ("random", "greedy", cell.reference, *(("rl2",) if current else ()))
+                levels = {name: entry["results"][name]["mean"] for name in names if name in entry["results"]}
     for table_name, layout in TABLE_LAYOUTS.items():
         if layout.env_id != env_id:
             continue

@@ -225,3 +225,15 @@ def load_pretrained(
     algorithm = ALGORITHMS[algo]
     folder = RunFolder(recipe.path, algorithm.checkpoint_suffix)
     return algorithm.load_agent(folder, folder.read_spec(), resolve_device(device), greedy=greedy)
+
+
+def make_dpt_agent(env_id: str, env_kwargs: Mapping[str, Any], seed: int) -> Agent:
+    """The shipped DPT agent of a setting, as an agent factory for ``scripts/benchmark.py``::
+
+        python scripts/benchmark.py --agent agents.pretrained:make_dpt_agent --suite rl2-bandits-v0 \\
+            --cell k=5,n=100 --cell k=10,n=100 --name dpt
+
+    :param seed: unused (the agent is seeded by ``reset``).
+    :raises ValueError: for a setting without a shipped DPT agent (see :func:`load_pretrained`).
+    """
+    return load_pretrained(env_id, algo="dpt", **env_kwargs)
