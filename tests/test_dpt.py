@@ -162,7 +162,8 @@ def test_the_ad_target_trains_on_one_sources_history(dataset, tmp_path):
     train = load_script("train")
     out = tmp_path / "ad"
     assert train.main(["--algo", "dpt", "--dataset", str(dataset), "--target", "ad", "--sources", "ucb1",
-                       "--context-length", "6", "--iterations", "3", "--out", str(out), *SMALL]) == 0
+                       "--context-length", "6", "--iterations", "3", "--out", str(out), *SMALL,
+                       "--steps-per-iteration", "40", "--warmup-steps", "0", "--lr", "3e-3"]) == 0
     hyperparameters = json.loads((out / "config.json").read_text())["hyperparameters"]
     assert hyperparameters["target"] == "ad" and hyperparameters["sources"] == "ucb1"
     with (out / "progress.csv").open() as f:
@@ -221,3 +222,11 @@ def test_the_transformer_is_causal_and_the_same_in_training_and_in_play():
         after = model(changed, positions)
     torch.testing.assert_close(training.detach(), playing, atol=1e-5, rtol=0)
     assert torch.equal(after[:, :20], playing[:, :20]) and not torch.allclose(after[:, 20:], playing[:, 20:])
+
+
+def test_the_step_embedding_starts_at_the_asked_scale():
+    torch.manual_seed(0)
+    small = CausalTransformer(ModelConfig(input_dim=6, num_actions=3, max_length=400, step_init_std=0.02))
+    assert abs(float(small.step_embedding.weight.detach().std()) - 0.02) < 0.002
+    with pytest.raises(ValueError, match="step_init_std"):
+        DPTConfig(dataset="x", step_init_std=0.0)

@@ -38,6 +38,9 @@ class ModelConfig:
     :param num_heads: attention heads per layer (must divide ``d_model``).
     :param feedforward: width of each layer's feed-forward block.
     :param dropout: dropout in the layers.
+    :param step_init_std: standard deviation of the step embedding's initial weights
+        (1, PyTorch's default for an embedding, is what checkpoints without the field had;
+        ``--algo dpt`` starts new models at 0.02, see :class:`agents.in_context.trainer.DPTConfig`).
     """
 
     input_dim: int
@@ -48,6 +51,7 @@ class ModelConfig:
     num_heads: int = 4
     feedforward: int = 256
     dropout: float = 0.0
+    step_init_std: float = 1.0
 
     def __post_init__(self) -> None:
         if self.d_model % self.num_heads:
@@ -80,6 +84,8 @@ class CausalTransformer(nn.Module):
         self.register_buffer("scale", torch.from_numpy(scale.copy()))
         self.embed = nn.Linear(config.input_dim, config.d_model)
         self.step_embedding = nn.Embedding(config.max_length, config.d_model)
+        if config.step_init_std != 1.0:  # 1 is the embedding's own initialisation: no draw, old runs reproduce
+            nn.init.normal_(self.step_embedding.weight, std=config.step_init_std)
         layer = nn.TransformerEncoderLayer(
             config.d_model, config.num_heads, config.feedforward, config.dropout, batch_first=True, norm_first=True
         )

@@ -120,17 +120,15 @@ def _bandit(arms: int, pulls: int, *flags: str, note: str = "") -> Recipe:
                   {"num_arms": arms, "num_episodes": pulls}, flags, note=note)
 
 
-def _dpt(arms: int) -> Recipe:
+def _dpt(arms: int, *flags: str, note: str) -> Recipe:
     """DPT on the k-armed, 100-pull bandit, from trials of DPT's own roll-in policy."""
     dataset = f"datasets/bandit-k{arms}-n100-dirichlet-v0"
     return Recipe(
         f"dpt-bandit-k{arms}-n100", "MetaBandit-v0", {"num_arms": arms, "num_episodes": 100},
-        ("--dataset", dataset, "--timesteps", "60000000", "--threads", "1"),
+        ("--dataset", dataset, *flags, "--threads", "1"),
         algo="dpt",
         note="trials of random_dirichlet, DPT's roll-in (each trial its own lean, from even pulls to all on one "
-             "arm), so that the training histories look like the agent's own. Pilots at k=5 on the 5-source "
-             "dataset: 65.1 from the uniform random source's trials, 60.9 from all five sources (the learners' "
-             "own choices point at the best arm, evidence that is circular once the choices are the agent's)",
+             "arm), so that the training histories look like the agent's own. " + note,
         dataset=("--env", "MetaBandit-v0", "--env-kwargs", f"num_arms={arms},num_episodes=100",
                  "--sources", "random_dirichlet", "--tasks", "50000", "--seed", "1", "--out", dataset),
     )
@@ -166,8 +164,14 @@ RECIPES: tuple[Recipe, ...] = (
            note="the paper's navigation settings (GAE λ 0.99, 50,000 steps per iteration; agents.rl2.config."
                 "paper_defaults); tested on the large maze without retraining, as in the paper",
            tested_on=(("MetaMazeLarge-v0", {}),)),
-    _dpt(5),
-    _dpt(10),
+    _dpt(5, "--step-init-std", "1.0", "--timesteps", "60000000",
+         note="Trained before the step embedding's 0.02 start (the flag keeps the command its run's); pilots "
+              "on the 5-source dataset: 65.1 from the uniform random source's trials, 60.9 from all five "
+              "sources (the learners' own choices point at the best arm, evidence that is circular once the "
+              "choices are the agent's)"),
+    _dpt(10, "--timesteps", "40000000",
+         note="With the step embedding's PyTorch start (std 1) the loss sat at chance for ~19M targets; from "
+              "std 0.02 it left chance after ~1.6M (docs/ablations/dpt_k10_step_init)"),
 )
 
 
@@ -219,7 +223,8 @@ def load_pretrained(
         else:
             how = f"make its dataset and train it with\n  {recipe.dataset_command}\n  {recipe.command}\nRecipes:\n"
         raise ValueError(
-            f"the {algo} reference agent for {env_id} {env_kwargs} is not trained yet ({recipe.checkpoint} is missing);"
+            f"the {algo} reference agent for {env_id} {env_kwargs} is not trained yet "
+            f"({recipe.checkpoint if not recipe.checkpoint.is_file() else recipe.path / 'eval.json'} is missing);"
             f" {how}" + describe_recipes()
         )
     algorithm = ALGORITHMS[algo]
