@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", help="the agent's short name in the report and figures (default: the factory's "
                                        "module, e.g. bayes_ucb_agent for examples.bayes_ucb_agent:make_agent)")
     parser.add_argument("--out", help="output folder (default: benchmark-<suite>)")
+    parser.add_argument("--also", default="", help="more stored references on the per-episode figure, "
+                                                   "comma-separated (e.g. thompson,ucb1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_threads_flag(parser)
     args = parser.parse_args(argv)
@@ -80,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             sys.path.insert(0, os.getcwd())
             factory = load_factory(args.agent)
             report = score_suite(factory, suite, args.seeds, cells, args.name or factory_name(args.agent), progress=not args.no_progress)
+        out = args.out or f"benchmark-{report['suite']['id']}"
+        paths = write_outputs(report, out, [name for name in args.also.split(",") if name])
     except (ValueError, TypeError) as error:
         parser.exit(2, f"benchmark.py: error: {error}\n")
-    out = args.out or f"benchmark-{report['suite']['id']}"
-    paths = write_outputs(report, out)
     print(paths[1].read_text())
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0

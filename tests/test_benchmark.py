@@ -339,3 +339,19 @@ def test_a_learning_curve_of_a_setting_whose_rl2_agent_trains_on_drops_only_the_
     assert "rl2" in current and stale == {name: level for name, level in current.items() if name != "rl2"}
     with pytest.raises(ValueError, match="changed since the references were computed"):
         load_references(get_suite("rl2-bandits-v0"))
+
+
+def test_the_per_episode_figure_draws_the_references_asked_for(tmp_path, monkeypatch):
+    from agents.benchmark.report import write_outputs
+    from agents.evaluation import palette
+
+    report = score_suite(make_agent, "rl2-bandits-v0", seeds=[0], cells=["k=5,n=10"], agent_name="bayes_ucb",
+                         progress=False)
+    drawn: list[str] = []
+    style = palette.method_style
+    monkeypatch.setattr(palette, "method_style", lambda name: drawn.append(name) or style(name))
+    plot_per_episode(report, tmp_path / "per_episode.png", also=["thompson"])
+    assert drawn == ["bayes_ucb", "rl2", "bayes_optimal", "thompson", "random"]
+    with pytest.raises(ValueError, match=r"no stored reference named \['thompsn'\] in the report; known: .*thompson"):
+        write_outputs(report, tmp_path / "bad", also=["thompsn"])
+    assert not (tmp_path / "bad").exists()

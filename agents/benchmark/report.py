@@ -11,6 +11,7 @@ trial, the picture of fast learning, with the agent's 95% CI over the held-out t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +142,11 @@ def per_episode_band(runs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray
     return (means - cis).min(axis=0), (means + cis).max(axis=0)
 
 
-def plot_per_episode(report: dict[str, Any], path: Path) -> None:
+def plot_per_episode(report: dict[str, Any], path: Path, also: Sequence[str] = ()) -> None:
     """Per cell, the mean return of each episode index within the trial: the agent, RL²,
-    the cell's reference and random, each in its palette colour and marker; one legend
-    for the figure, whose title says what the band is.
+    the cell's reference, the stored references named in ``also`` (e.g. ``thompson``) and
+    random, each in its palette colour and marker; one legend for the figure, whose title
+    says what the band is.
 
     The agent's line is the mean over its seeds, shaded with its 95% CI over the held-out
     tasks (:func:`per_episode_band`: one seed, mean ± CI; several, from the lowest
@@ -174,7 +176,7 @@ def plot_per_episode(report: dict[str, Any], path: Path) -> None:
                                             **style.kwargs())
         if banded:
             ax.fill_between(episodes, *bands[name], color=style.color, alpha=0.25, lw=0)
-        for method in ("rl2", cell["normalizer"]["reference"], "random"):
+        for method in dict.fromkeys(("rl2", cell["normalizer"]["reference"], *also, "random")):
             if method in cell["references"]:
                 handles[method], = ax.plot(episodes, cell["references"][method]["per_episode"], lw=1.0,
                                            markevery=every, ms=4, **method_style(method).kwargs())
@@ -198,8 +200,16 @@ def plot_per_episode(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write_outputs(report: dict[str, Any], out: str | Path) -> list[Path]:
-    """Write the report's JSON, markdown and plots into ``out`` (created); the paths written."""
+def write_outputs(report: dict[str, Any], out: str | Path, also: Sequence[str] = ()) -> list[Path]:
+    """Write the report's JSON, markdown and plots into ``out`` (created); the paths written.
+
+    :param also: more stored references for the per-episode figure (:func:`plot_per_episode`).
+    :raises ValueError: for a name in ``also`` that no cell of the report has.
+    """
+    unknown = [name for name in also if not any(name in cell["references"] for cell in report["cells"].values())]
+    if unknown:
+        known = sorted({name for cell in report["cells"].values() for name in cell["references"]})
+        raise ValueError(f"no stored reference named {unknown} in the report; known: {', '.join(known)}")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -210,7 +220,7 @@ def write_outputs(report: dict[str, Any], out: str | Path) -> list[Path]:
     write_report(report, paths[0])
     paths[1].write_text(format_markdown(report))
     plot_cells(report, paths[2])
-    plot_per_episode(report, paths[3])
+    plot_per_episode(report, paths[3], also)
     plot_aggregates(report["aggregates"], paths[4])
     plot_profiles(score_matrices(report), paths[5])
     return paths
