@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="held-out task seed (default: the run's eval_seed)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="where the agent runs (default: auto)")
     add_threads_flag(parser)
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="an in-context (dpt) run's play temperature (default: the run's own)")
     parser.add_argument("--json", help="also write the results document here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -40,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         agent, spec = load_run_agent(args.run_dir, args.device)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
+    if args.temperature is not None:
+        if not hasattr(agent, "temperature"):
+            parser.error(f"--temperature is for in-context (dpt) runs; {args.run_dir} is a {spec.algo} run")
+        if not args.temperature > 0:
+            parser.error(f"--temperature must be > 0, got {args.temperature}")
+        agent.temperature = args.temperature
     tasks = spec.eval_tasks if args.tasks is None else args.tasks
     seed = spec.eval_seed if args.seed is None else args.seed
     document = evaluate_with_random(agent, spec.algo, spec.env_id, spec.env_kwargs, tasks, seed)

@@ -230,3 +230,17 @@ def test_the_step_embedding_starts_at_the_asked_scale():
     assert abs(float(small.step_embedding.weight.detach().std()) - 0.02) < 0.002
     with pytest.raises(ValueError, match="step_init_std"):
         DPTConfig(dataset="x", step_init_std=0.0)
+
+
+def test_shipped_dpt_agents_play_at_their_recipes_temperature_and_evaluate_takes_one(tmp_path, capsys):
+    from agents.pretrained import RECIPES
+
+    shipped = [recipe for recipe in RECIPES if recipe.algo == "dpt" and recipe.trained]
+    for recipe in shipped:
+        agent = agents.load_pretrained(recipe.env_id, "dpt", **recipe.env_kwargs)
+        assert recipe.temperature is not None and agent.temperature == recipe.temperature
+    evaluate_script = load_script("evaluate")
+    run = next(recipe.path for recipe in RECIPES if recipe.algo == "trpo_gru" and recipe.trained)
+    with pytest.raises(SystemExit):
+        evaluate_script.main([str(run), "--temperature", "0.5", "--tasks", "2"])
+    assert "--temperature is for in-context (dpt) runs" in capsys.readouterr().err

@@ -48,6 +48,9 @@ class Recipe:
         without retraining, as in the paper (trained on small mazes, tested on large ones).
     :param dataset: for a learner trained on a dataset (``dpt``), the ``scripts/make_dataset.py``
         arguments that make it (its ``--out`` is the ``--dataset`` of :attr:`flags`); empty otherwise.
+    :param temperature: for an in-context agent (``dpt``), the temperature it plays at
+        (``InContextAgent.temperature``), chosen after training on tasks the benchmark does not
+        use; ``None``: the run's own.
     """
 
     name: str
@@ -58,6 +61,7 @@ class Recipe:
     note: str = ""
     tested_on: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     dataset: tuple[str, ...] = ()
+    temperature: float | None = None
 
     @property
     def path(self) -> Path:
@@ -120,7 +124,15 @@ def _bandit(arms: int, pulls: int, *flags: str, note: str = "") -> Recipe:
                   {"num_arms": arms, "num_episodes": pulls}, flags, note=note)
 
 
-def _dpt(arms: int, *flags: str, note: str) -> Recipe:
+#: how the DPT agents' play temperatures were chosen (the README's table has the numbers)
+_TEMPERATURE_NOTE = (
+    " Plays at the temperature that scored best of 1, 0.5 and 0.25 on 1000 tasks of seed 7 (not the benchmark's "
+    "seed 0): `python scripts/evaluate.py agents/pretrained/NAME --tasks 1000 --seed 7 --temperature T`; sampling "
+    "DPT's predicted optimal arm as is explores more than 100 pulls repay."
+)
+
+
+def _dpt(arms: int, *flags: str, note: str, temperature: float) -> Recipe:
     """DPT on the k-armed, 100-pull bandit, from trials of DPT's own roll-in policy."""
     dataset = f"datasets/bandit-k{arms}-n100-dirichlet-v0"
     return Recipe(
@@ -128,7 +140,8 @@ def _dpt(arms: int, *flags: str, note: str) -> Recipe:
         ("--dataset", dataset, *flags, "--threads", "1"),
         algo="dpt",
         note="trials of random_dirichlet, DPT's roll-in (each trial its own lean, from even pulls to all on one "
-             "arm), so that the training histories look like the agent's own. " + note,
+             "arm), so that the training histories look like the agent's own. " + note + _TEMPERATURE_NOTE,
+        temperature=temperature,
         dataset=("--env", "MetaBandit-v0", "--env-kwargs", f"num_arms={arms},num_episodes=100",
                  "--sources", "random_dirichlet", "--tasks", "50000", "--seed", "1", "--out", dataset),
     )
@@ -168,10 +181,10 @@ RECIPES: tuple[Recipe, ...] = (
          note="Trained before the step embedding's 0.02 start (the flag keeps the command its run's); pilots "
               "on the 5-source dataset: 65.1 from the uniform random source's trials, 60.9 from all five "
               "sources (the learners' own choices point at the best arm, evidence that is circular once the "
-              "choices are the agent's)"),
+              "choices are the agent's)", temperature=0.5),
     _dpt(10, "--timesteps", "40000000",
          note="With the step embedding's PyTorch start (std 1) the loss sat at chance for ~19M targets; from "
-              "std 0.02 it left chance after ~1.6M (docs/ablations/dpt_k10_step_init)"),
+              "std 0.02 it left chance after ~1.6M (docs/ablations/dpt_k10_step_init)", temperature=0.25),
 )
 
 
@@ -229,7 +242,10 @@ def load_pretrained(
         )
     algorithm = ALGORITHMS[algo]
     folder = RunFolder(recipe.path, algorithm.checkpoint_suffix)
-    return algorithm.load_agent(folder, folder.read_spec(), resolve_device(device), greedy=greedy)
+    agent = algorithm.load_agent(folder, folder.read_spec(), resolve_device(device), greedy=greedy)
+    if recipe.temperature is not None:
+        agent.temperature = recipe.temperature
+    return agent
 
 
 def make_dpt_agent(env_id: str, env_kwargs: Mapping[str, Any], seed: int) -> Agent:
