@@ -45,9 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.temperature is not None:
         if not hasattr(agent, "temperature"):
             parser.error(f"--temperature is for in-context (dpt) runs; {args.run_dir} is a {spec.algo} run")
-        if not args.temperature > 0:
-            parser.error(f"--temperature must be > 0, got {args.temperature}")
-        agent.temperature = args.temperature
+        try:
+            agent.temperature = args.temperature
+        except ValueError as err:
+            parser.error(str(err))
     tasks = spec.eval_tasks if args.tasks is None else args.tasks
     seed = spec.eval_seed if args.seed is None else args.seed
     document = evaluate_with_random(agent, spec.algo, spec.env_id, spec.env_kwargs, tasks, seed)

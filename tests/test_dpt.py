@@ -74,6 +74,7 @@ def test_a_few_hundred_dpt_steps_lower_the_loss(dataset):
     # about log(3) = 1.10 at first (3 arms); the best arm shows in a trial's rewards
     assert before > 1.0 and after < before - 0.2
     assert metrics["iteration"] == 3 and metrics["env_steps"] == 300 * 8 * 10  # every position of every window
+    assert trainer.model.config.step_init_std == DPTConfig.step_init_std == 0.02  # new models start small
 
 
 def test_the_online_agent_reads_the_same_history_as_the_model():
@@ -239,6 +240,10 @@ def test_shipped_dpt_agents_play_at_their_recipes_temperature_and_evaluate_takes
     for recipe in shipped:
         agent = agents.load_pretrained(recipe.env_id, "dpt", **recipe.env_kwargs)
         assert recipe.temperature is not None and agent.temperature == recipe.temperature
+    with pytest.raises(ValueError, match=r"temperature must be in \[1e-06, 1000000.0\]"):
+        agent.temperature = 0.0
+    with pytest.raises(ValueError, match="a play temperature is for in-context"):
+        dataclasses.replace(RECIPES[0], temperature=0.5)
     evaluate_script = load_script("evaluate")
     run = next(recipe.path for recipe in RECIPES if recipe.algo == "trpo_gru" and recipe.trained)
     with pytest.raises(SystemExit):

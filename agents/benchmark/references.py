@@ -136,9 +136,10 @@ def cell_normalizer(cell: SuiteCell, results: Mapping[str, Mapping[str, Any]]) -
 def reference_levels(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, float]:
     """Mean trial returns to draw beside a learning curve of ``env_id`` with ``env_kwargs``:
     ``random``, ``greedy`` (where the family has it), the cell's reference (Bayes-optimal,
-    Gittins, best baseline) and the shipped
-    ``rl2`` agent (left out while it differs from the one the references scored), from the first suite cell with the same full setting, and ``paper rl2``,
-    the paper's RL² score where its Tables 1–2 have the setting; empty if neither has it.
+    Gittins, best baseline) and the shipped ``rl2`` agent (left out while it differs from the
+    one the references scored), from the first suite cell with the same full setting, and
+    ``paper rl2``, the paper's RL² score where its Tables 1–2 have the setting; empty if
+    neither has it.
 
     :param env_id: a registered meta_envs ID.
     :param env_kwargs: its kwargs (defaults are filled in before comparing).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from agents.in_context.model import CausalTransformer, KeyValueCache
+from agents.in_context.model import CausalTransformer
 from meta_envs.trial import flatten_observation
 from meta_envs.validation import check_int, check_number
 
@@ -48,11 +48,20 @@ class InContextAgent:
     ) -> None:
         self.model = model.to(device).eval()
         self.context_length = check_int("context_length", context_length, 1, model.config.max_length)
-        self.temperature = check_number("temperature", temperature, 1e-6, 1e6)
+        self.temperature = temperature
         self.device, self.greedy, self.name = device, greedy, name
         self.generator = torch.Generator(device=device)
         self._features: torch.Tensor | None = None
         self.reset(1, 0)
+
+    @property
+    def temperature(self) -> float:
+        """Actions are sampled from ``softmax(logits / temperature)``; settable (in [1e-6, 1e6])."""
+        return self._temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        self._temperature = check_number("temperature", value, 1e-6, 1e6)
 
     @property
     def memory(self) -> np.ndarray:
@@ -68,7 +77,7 @@ class InContextAgent:
         if self.context_length == config.max_length:
             # a whole trial fits: keep the keys and values (one slot more for the last
             # observation, acted on once more before the autoreset) instead of the tokens
-            self._cache: KeyValueCache | None = self.model.new_cache(num_envs, config.max_length + 1)
+            self._cache: torch.Tensor | None = self.model.new_cache(num_envs, config.max_length + 1)
         else:
             self._cache = None
             self._tokens = torch.zeros(num_envs, self.context_length, config.input_dim, device=self.device)

@@ -109,24 +109,27 @@ class CausalTransformer(nn.Module):
         """``(B, L, num_actions)`` action logits at every position (see :meth:`features`)."""
         return self.head(self.features(tokens, positions))
 
-    def new_cache(self, batch_size: int, length: int) -> KeyValueCache:
-        """An empty :class:`KeyValueCache` for ``batch_size`` sequences of up to ``length`` tokens."""
+    def new_cache(self, batch_size: int, length: int) -> torch.Tensor:
+        """An empty key/value cache for ``batch_size`` sequences of up to ``length`` tokens:
+        zeros ``(num_layers, 2, batch_size, num_heads, length, head_dim)``, each layer's
+        attention keys and values (:meth:`next_features`)."""
         shape = (self.config.num_layers, 2, batch_size, self.config.num_heads, length,
                  self.config.d_model // self.config.num_heads)
-        return KeyValueCache(self.scale.new_zeros(shape))
+        return self.scale.new_zeros(shape)
 
     def next_features(
-        self, token: torch.Tensor, position: torch.Tensor, slot: torch.Tensor, cache: KeyValueCache
+        self, token: torch.Tensor, position: torch.Tensor, slot: torch.Tensor, cache: torch.Tensor
     ) -> torch.Tensor:
         """``(B, d_model)``: :meth:`features` at one new position of each sequence, from the
         keys and values of the earlier ones kept in ``cache`` (which gains this position's).
-        One step of play costs one token's work, not the whole history's.
+        One step of play costs one token's work, not the whole history's. The layers are
+        run as in :meth:`features` in eval mode (pre-norm, no dropout): for play only.
 
         :param token: ``(B, input_dim)`` the new token of each sequence.
         :param position: ``(B,)`` its step in its trial.
         :param slot: ``(B,)`` its index in its sequence: the sequence's earlier tokens are in
             the cache's slots ``0 .. slot - 1``; later slots (a finished trial's) are ignored.
-        :param cache: the cache of these sequences (:meth:`new_cache`).
+        :param cache: the cache of these sequences (:meth:`new_cache`), written in place.
         """
         heads = self.config.num_heads
         batch = torch.arange(len(token), device=token.device)
@@ -134,7 +137,7 @@ class CausalTransformer(nn.Module):
         # the causal mask of features(), for each sequence's own length
         visible = torch.arange(width, device=token.device) <= slot[:, None]
         x = self.embed(token * self.scale) + self.step_embedding(position)
-        for layer, stored in zip(self.encoder.layers, cache.keys_values):
+        for layer, stored in zip(self.encoder.layers, cache):
             attention = layer.self_attn
             query, key, value = nn.functional.linear(
                 layer.norm1(x), attention.in_proj_weight, attention.in_proj_bias
@@ -148,10 +151,3 @@ class CausalTransformer(nn.Module):
             x = x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
         return self.norm(x)
 
-
-@dataclasses.dataclass
-class KeyValueCache:
-    """The attention keys and values of the tokens seen so far, per layer:
-    ``(num_layers, 2, batch, num_heads, length, head_dim)`` (:meth:`CausalTransformer.next_features`)."""
-
-    keys_values: torch.Tensor

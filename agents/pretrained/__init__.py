@@ -63,6 +63,10 @@ class Recipe:
     dataset: tuple[str, ...] = ()
     temperature: float | None = None
 
+    def __post_init__(self) -> None:
+        if self.temperature is not None and self.algo != "dpt":
+            raise ValueError(f"recipe {self.name}: a play temperature is for in-context (dpt) agents, not {self.algo}")
+
     @property
     def path(self) -> Path:
         """The run folder."""

@@ -45,13 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         model, env_id, env_kwargs = agent.model, spec.env_id, spec.env_kwargs
     else:
         env_id, env_kwargs = args.env, parse_env_kwargs(args.env_kwargs)
-        space = gym.make(env_id, **env_kwargs).observation_space
+        env = gym.make(env_id, **env_kwargs)
         torch.manual_seed(0)
         model = CausalTransformer(
-            ModelConfig(gym.spaces.flatdim(space), int(gym.make(env_id, **env_kwargs).action_space.n),
+            ModelConfig(gym.spaces.flatdim(env.observation_space), int(env.action_space.n),
                         max_trial_length(env_id, env_kwargs)),
-            input_scale(space),
+            input_scale(env.observation_space),
         )
+        env.close()
     seconds = {}
     for name, context in (("cached", model.config.max_length), ("window", model.config.max_length - 1)):
         player = InContextAgent(model, context, torch.device("cpu"))
