@@ -15,7 +15,9 @@ from agents.baselines.registry import make_baselines
 from agents.benchmark import SCHEMA, get_suite, list_suites, load_factory, load_report, score_suite, write_report
 from agents.benchmark.aggregate import aggregate_scores
 from agents.benchmark.report import format_markdown, per_episode_band, plot_per_episode
-from agents.benchmark.references import REFERENCES_PATH, cell_normalizer, load_references
+from agents.benchmark.references import REFERENCES_PATH, build_references, cell_normalizer, load_references
+from agents.benchmark.suites import Suite
+from agents.pretrained import find_recipe, load_pretrained
 from agents.evaluation import check_agent, evaluate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,6 +59,24 @@ def test_stored_references_are_what_the_baselines_score_now():
     agents = make_baselines(cell.env_id, cell.env_kwargs, ["random", "bayes_optimal"])[0]
     for name, agent in agents.items():
         assert evaluate(agent, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed).mean == stored[name]["mean"]
+
+
+def test_rebuilding_only_the_rl2_references_keeps_the_baselines_and_refreshes_rl2(tmp_path):
+    bandits = get_suite("rl2-bandits-v0")
+    suite = Suite("tiny", 0, "one cell with a shipped RL² agent", (bandits.cell("k=5,n=10"),), num_tasks=20)
+    stored = {"random": {"mean": -1.0}, "gittins": {"mean": -2.0}, "rl2": {"mean": -3.0}}  # not what they score
+    cell = {"env_id": "MetaBandit-v0", "env_kwargs": {"num_arms": 5, "num_episodes": 10}, "results": stored}
+    path = tmp_path / "refs.json"
+    path.write_text(json.dumps({"suites": {suite.id: {"num_tasks": 20, "seed": 0, "cells": {"k=5,n=10": cell}}}}))
+    built = build_references(suite, progress=False, rl2_only=True, path=path)["cells"]["k=5,n=10"]
+    assert {name: built["results"][name] for name in ("random", "gittins")} == {"random": {"mean": -1.0},
+                                                                                  "gittins": {"mean": -2.0}}
+    rl2 = evaluate(load_pretrained("MetaBandit-v0", num_arms=5, num_episodes=10), "MetaBandit-v0",
+                   {"num_arms": 5, "num_episodes": 10}, 20, 0)
+    assert built["results"]["rl2"]["mean"] == rl2.mean
+    assert built["rl2_checkpoint"] == find_recipe("MetaBandit-v0", num_arms=5, num_episodes=10).fingerprint()
+    with pytest.raises(ValueError, match="no references for suite rl2-mazes-v0"):
+        build_references(get_suite("rl2-mazes-v0"), progress=False, rl2_only=True, path=path)
 
 
 def test_stale_references_are_an_error(tmp_path):

@@ -15,6 +15,7 @@ from agents.rl2.policy import (
     Observations,
     RecurrentNet,
     ValueNet,
+    column_chunks,
     is_image_space,
     to_observations,
 )
@@ -178,6 +179,29 @@ def test_padded_trials_of_different_lengths_skip_their_padding(cell):
     # the columns of a batch keep their lengths, trimmed to the rows kept
     picked = Observations(padded, None, lengths).index((slice(0, 4), torch.tensor([2, 0])))
     assert picked.lengths.tolist() == [4, 4] and picked.vector.shape == (4, 2, 6)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_whole_trial_pass_in_chunks_of_trials_equals_one_pass(cell, monkeypatch):
+    # the CPU splits wide batches into column chunks (cache-sized); outputs, final states
+    # and gradients must be those of one pass, ragged trials included
+    policy = bandit_policy(cell=cell).double()
+    lengths = torch.tensor([8, 3, 5, 1, 8, 2, 7])
+    vector = torch.rand(8, 7, 6, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    hidden = torch.rand(7, 16, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    runs = []
+    for chunk in (1000, 3):
+        monkeypatch.setattr("agents.rl2.policy.CPU_COLUMN_CHUNK", chunk)
+        assert len(column_chunks(7, torch.device("cpu"))) == (1 if chunk > 7 else 3)
+        out, last = policy(Observations(vector, None, lengths), hidden)
+        steps = torch.arange(8)[:, None] < lengths[None, :]
+        loss = (out[steps] ** 2).sum() + last.sum()
+        runs.append((out[steps], last, torch.autograd.grad(loss, list(policy.parameters()))))
+    (out, last, grads), (chunked_out, chunked_last, chunked_grads) = runs
+    torch.testing.assert_close(chunked_out, out)
+    torch.testing.assert_close(chunked_last, last)
+    for chunked, whole in zip(chunked_grads, grads):
+        torch.testing.assert_close(chunked, whole)
 
 
 @pytest.mark.parametrize("ragged", [False, True])

@@ -17,6 +17,8 @@ from agents.rl2.trpo import (
     categorical_kl,
     conjugate_gradient,
     flat_parameters,
+    surrogate,
+    surrogate_gradient,
     trpo_step,
 )
 
@@ -64,6 +66,24 @@ def exact_kl_hessian(policy: RecurrentNet, data: TrialData) -> torch.Tensor:
         return masked_mean(categorical_kl(old, logits), data.mask)
 
     return torch.autograd.functional.hessian(kl_of, theta, vectorize=True)
+
+
+def test_surrogate_gradient_in_chunks_of_trials_is_the_whole_batch_gradient(monkeypatch):
+    # the CPU runs the pass two trials at a time here (a padded trial among them); each
+    # chunk is weighted by its steps, so the result is the one-pass mean over the batch
+    policy, data = small_policy(), random_trials()
+    advantages = torch.randn(data.mask.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    monkeypatch.setattr("agents.rl2.policy.CPU_COLUMN_CHUNK", 2)
+    gradient, old_logits, old_log_prob, value = surrogate_gradient(policy, data, advantages, entropy_coef=0.1)
+    logits = policy(data.observations)[0]
+    reference = surrogate(logits, data, old_log_prob, advantages, entropy_coef=0.1)
+    expected = torch.cat([g.reshape(-1) for g in torch.autograd.grad(reference, list(policy.parameters()))])
+    torch.testing.assert_close(gradient, expected)
+    assert value == pytest.approx(reference.item())
+    steps = data.mask.bool()
+    torch.testing.assert_close(old_logits[steps], logits.detach()[steps])
+    taken = torch.log_softmax(logits.detach(), -1).gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(old_log_prob[steps], taken[steps])
 
 
 def test_conjugate_gradient_solves_spd_system():
@@ -279,6 +299,7 @@ def test_trpo_and_ppo_move_the_policy_the_same_way_on_the_same_batch():
         (PPOConfig, {"clip_range": 0.0}, r"clip_range must be in \[1e-06, 1.0\]"),
         (PPOConfig, {"epochs": 0}, "epochs"),
         (TRPOConfig, {"cell": "lstm"}, r"cell must be one of \['gru', 'layernorm_gru'\]"),
+        (PPOConfig, {"value_cell": "lstm"}, r"value_cell must be one of \['same', 'gru', 'layernorm_gru'\]"),
         (TRPOConfig, {"update_gate_bias": 50.0}, r"update_gate_bias must be in \[-10.0, 10.0\]"),
     ],
 )

@@ -4,6 +4,7 @@ loads and resumes exactly."""
 import copy
 import math
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -13,7 +14,8 @@ from agents.baselines import RandomAgent
 from agents.evaluation import evaluate
 from agents.training.run_folder import RunFolder, RunSpec
 from agents.rl2.config import PPOConfig, TRPOConfig
-from agents.rl2.trainer import RL2Trainer, load_agent, metric_names
+from agents.rl2.policy import LayerNormGRUCell
+from agents.rl2.trainer import RL2Trainer, build_networks, load_agent, metric_names
 
 TWO_ARMS = {"num_arms": 2, "num_episodes": 10}
 SMALL = TRPOConfig(hidden_size=32, value_hidden_size=32, steps_per_iteration=4000)
@@ -89,3 +91,29 @@ def test_resumed_trainer_continues_exactly(config):
     got = resumed.train_iteration()
     timing = {name for name in metric_names(type(config)) if name.endswith("_s")}  # seconds and steps per second
     assert {k: v for k, v in got.items() if k not in timing} == {k: v for k, v in expected.items() if k not in timing}
+
+
+@pytest.mark.parametrize("config", TINY.values(), ids=TINY.keys())
+def test_an_iteration_in_cache_sized_chunks_of_trials_is_the_one_pass_iteration(config, monkeypatch):
+    # the CPU runs every whole-trial pass (value fit, policy gradient, line search) in
+    # chunks of trials; the iteration must be the one the whole batch makes in one pass
+    runs = []
+    for chunk in (10_000, 3):
+        monkeypatch.setattr("agents.rl2.policy.CPU_COLUMN_CHUNK", chunk)
+        trainer = RL2Trainer("MetaBandit-v0", TWO_ARMS, config, num_envs=20, seed=2, device=CPU)
+        metrics = trainer.train_iteration()
+        runs.append((metrics, [p.detach().clone() for p in (*trainer.policy.parameters(), *trainer.value.parameters())]))
+    (whole, whole_params), (chunked, chunked_params) = runs
+    for name in ("mean_trial_return", "value_loss", "explained_variance", "entropy"):
+        assert chunked[name] == pytest.approx(whole[name], rel=1e-4, abs=1e-6), name
+    for ours, reference in zip(chunked_params, whole_params):
+        torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-5)
+
+
+def test_the_value_baseline_runs_its_own_core_or_the_policys():
+    space = gym.make("MetaBandit-v0", **TWO_ARMS).observation_space
+    layernorm = {"hidden_size": 8, "value_hidden_size": 8, "cell": "layernorm_gru"}
+    policy, value = build_networks(space, 2, TRPOConfig(**layernorm), seed=0)
+    assert isinstance(policy.gru, LayerNormGRUCell) and isinstance(value.gru, LayerNormGRUCell)
+    policy, value = build_networks(space, 2, TRPOConfig(**layernorm, value_cell="gru"), seed=0)
+    assert isinstance(policy.gru, LayerNormGRUCell) and isinstance(value.gru, torch.nn.GRU)

@@ -58,24 +58,31 @@ class Normalizer:
         return (score - self.random) / (self.reference_score - self.random)
 
 
-def build_references(suite: Suite, progress: bool = True) -> dict[str, Any]:
+def build_references(
+    suite: Suite, progress: bool = True, rl2_only: bool = False, path: Path = REFERENCES_PATH
+) -> dict[str, Any]:
     """Evaluate every baseline and the shipped RL² agent on every cell of ``suite``.
 
+    :param rl2_only: evaluate only the shipped RL² agents and keep the baselines' results
+        from the references file ``path`` (after retraining an agent: the baselines have not changed).
     :return: the suite's entry of the references file (module docstring).
+    :raises ValueError: with ``rl2_only``, if the file has no matching references of the suite.
     """
     from tqdm.auto import tqdm
 
-    from agents.evaluation.reproduction import all_agents, evaluate_agents
+    from agents.evaluation.reproduction import all_agents, evaluate_agents, rl2_agents
 
+    previous = load_references(suite, path, rl2_current=False) if rl2_only else {}
     cells = {}
     with tqdm(total=len(suite.cells), unit="cell", disable=not progress) as bar:
         for cell in suite.cells:
             bar.set_description(f"{suite.id} {cell.name}")
-            agents = all_agents(cell.env_id, cell.env_kwargs)[0]
+            agents = (rl2_agents if rl2_only else all_agents)(cell.env_id, cell.env_kwargs)[0]
             results = evaluate_agents(agents, cell.env_id, cell.env_kwargs, suite.num_tasks, suite.seed)
+            kept = {name: r for name, r in previous.get(cell.name, {}).get("results", {}).items() if name != "rl2"}
             cells[cell.name] = {"env_id": cell.env_id, "env_kwargs": dict(cell.env_kwargs),
                                 "rl2_checkpoint": rl2_fingerprint(cell),
-                                "results": {name: result.summary() for name, result in results.items()}}
+                                "results": {**kept, **{name: result.summary() for name, result in results.items()}}}
             bar.update(1)
     return {"num_tasks": suite.num_tasks, "seed": suite.seed, "cells": cells}
 

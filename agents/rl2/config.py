@@ -48,6 +48,11 @@ class RL2Config:
     """Recurrent core of the policy and the value baseline: ``gru`` (the paper's) or
     ``layernorm_gru`` (per-gate layer normalisation, :class:`agents.rl2.policy.LayerNormGRUCell`)."""
 
+    value_cell: Literal["same", "gru", "layernorm_gru"] = "same"
+    """Recurrent core of the value baseline: ``same`` as the policy's (``cell``), or one of
+    the cores. A plain ``gru`` baseline under a layer-normalised policy runs on PyTorch's
+    fused cell (docs/rl2_ablation.md measures what it costs the learner)."""
+
     update_gate_bias: float = 0.0
     """Initial bias of the update gate, in [-10, 10] (positive: keep more of the state per
     step at the start); 0 is PyTorch's GRU initialisation."""
@@ -97,6 +102,8 @@ class RL2Config:
         check_number("update_gate_bias", self.update_gate_bias, -10.0, 10.0)  # σ(±10): a gate stuck at 0 or 1
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {list(CELLS)}, got {self.cell!r}")
+        if self.value_cell not in ("same", *CELLS):
+            raise ValueError(f"value_cell must be one of {['same', *CELLS]}, got {self.value_cell!r}")
         if not isinstance(self.normalize_advantages, bool):
             raise TypeError(f"normalize_advantages must be a bool, got {self.normalize_advantages!r}")
         if self.value_targets not in ("returns", "lambda_returns"):

@@ -93,16 +93,20 @@ class PPORule:
             for chunk in order.chunk(batches):
                 batch = data.columns(chunk)
                 length = batch.mask.shape[0]
-                logits = self.policy(batch.observations)[0]
-                objective, clip_fraction = clipped_surrogate(
-                    logits, batch.actions, old_log_prob[:length, chunk], advantages[:length, chunk],
-                    batch.mask, cfg.clip_range,
-                )
-                log_p = torch.log_softmax(logits, -1)
-                batch_entropy = masked_mean(-(log_p.exp() * log_p).sum(-1), batch.mask)
-                loss = -(objective + cfg.entropy_coef * batch_entropy)
+                batch_old_log_prob, batch_advantages = old_log_prob[:length, chunk], advantages[:length, chunk]
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                objective = clip_fraction = torch.zeros((), device=data.mask.device)
+                for columns, part, share in batch.chunks():
+                    logits = self.policy(part.observations)[0]
+                    part_objective, part_clip_fraction = clipped_surrogate(
+                        logits, part.actions, batch_old_log_prob[:, columns], batch_advantages[:, columns],
+                        part.mask, cfg.clip_range,
+                    )
+                    log_p = torch.log_softmax(logits, -1)
+                    part_entropy = masked_mean(-(log_p.exp() * log_p).sum(-1), part.mask)
+                    (-share * (part_objective + cfg.entropy_coef * part_entropy)).backward()
+                    objective = objective + share * part_objective.detach()
+                    clip_fraction = clip_fraction + share * part_clip_fraction
                 grad_norms.append(torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm).item())
                 self.optimizer.step()
                 objectives.append(objective.item())

@@ -74,13 +74,17 @@ def build_networks(
     observation_space: gym.spaces.Dict, num_actions: int, config: RL2Config, seed: int
 ) -> tuple[RecurrentNet, ValueNet]:
     """The policy and the value baseline, initialised from ``seed`` (same on every device)."""
-    cell = {"cell": config.cell, "update_gate_bias": config.update_gate_bias}
+    value_cell = config.cell if config.value_cell == "same" else config.value_cell
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         policy = RecurrentNet(
-            observation_space, num_actions, config.hidden_size, config.embedding_size, head_gain=0.01, **cell
+            observation_space, num_actions, config.hidden_size, config.embedding_size, head_gain=0.01,
+            cell=config.cell, update_gate_bias=config.update_gate_bias,
         )
-        value = ValueNet(observation_space, config.value_hidden_size, config.embedding_size, **cell)
+        value = ValueNet(
+            observation_space, config.value_hidden_size, config.embedding_size,
+            cell=value_cell, update_gate_bias=config.update_gate_bias,
+        )
     return policy, value
 
 
@@ -205,10 +209,14 @@ class RL2Trainer:
             loss_sum = 0.0
             for chunk in order.chunk(batches):
                 batch = data.columns(chunk)
-                prediction = self.value(batch.observations)[0].squeeze(-1)
-                loss = masked_mean((prediction - targets[: batch.mask.shape[0], chunk]) ** 2, batch.mask)
+                batch_targets = targets[: batch.mask.shape[0], chunk]
                 self.value_optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss = torch.zeros((), device=self.device)
+                for columns, part, share in batch.chunks():
+                    prediction = self.value(part.observations)[0].squeeze(-1)
+                    part_loss = share * masked_mean((prediction - batch_targets[:, columns]) ** 2, part.mask)
+                    part_loss.backward()
+                    loss += part_loss.detach()
                 self.value_optimizer.step()
                 loss_sum += loss.item()
         return loss_sum / batches

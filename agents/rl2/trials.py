@@ -15,10 +15,11 @@ Advantages
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import torch
 
-from agents.rl2.policy import Observations
+from agents.rl2.policy import Observations, column_chunks
 
 
 @dataclasses.dataclass
@@ -39,6 +40,25 @@ class TrialData:
     @property
     def num_trials(self) -> int:
         return self.actions.shape[1]
+
+    def chunks(self) -> Iterator[tuple[slice, TrialData, torch.Tensor]]:
+        """The trials in the chunks a pass with a backward runs in (:func:`column_chunks`:
+        cache-sized on the CPU, all at once on an accelerator), each with its share of the
+        batch's steps: a masked mean over the batch is the share-weighted sum of the
+        chunks' means. Backpropagating each chunk right after its forward keeps its graph
+        in cache (``docs/trpo_profile.md``).
+
+        :return: ``(columns, trials, share)`` per chunk, the trials keeping all ``L`` rows.
+        """
+        steps = self.mask.sum()
+        for columns in column_chunks(self.num_trials, self.mask.device):
+            part = TrialData(
+                self.observations.index((slice(None), columns)),
+                self.actions[:, columns],
+                self.rewards[:, columns],
+                self.mask[:, columns],
+            )
+            yield columns, part, part.mask.sum() / steps
 
     def columns(self, index: torch.Tensor) -> TrialData:
         """The trials ``index`` (a 1-D index tensor), trimmed to their longest length."""

@@ -243,16 +243,25 @@ def surrogate_gradient(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
     """The surrogate's gradient at the current parameters (one forward + backward pass).
 
+    The pass runs chunk by chunk of trials (:meth:`TrialData.chunks`), each chunk's backward
+    right after its forward; the chunks' gradients add up to the batch's.
+
     :return: ``(gradient, old_logits, old_log_prob, surrogate)``: the flat gradient, the
         policy's logits ``[L, M, K]`` and log-probability of the taken actions ``[L, M]``
         (the "old" policy of the step), and the surrogate's value there.
     """
-    logits = policy(data.observations)[0]
-    old_logits = logits.detach()
-    old_log_prob = torch.log_softmax(old_logits, -1).gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
-    loss = surrogate(logits, data, old_log_prob, advantages, entropy_coef)
-    gradient = flat_gradient(torch.autograd.grad(loss, list(policy.parameters())))
-    return gradient, old_logits, old_log_prob, loss.item()
+    params = list(policy.parameters())
+    gradient, loss = torch.zeros_like(flat_parameters(policy)), torch.zeros(())
+    logits_parts, log_prob_parts = [], []
+    for columns, part, share in data.chunks():
+        logits = policy(part.observations)[0]
+        old_log_prob = torch.log_softmax(logits.detach(), -1).gather(-1, part.actions.unsqueeze(-1)).squeeze(-1)
+        chunk_loss = share * surrogate(logits, part, old_log_prob, advantages[:, columns], entropy_coef)
+        gradient += flat_gradient(torch.autograd.grad(chunk_loss, params))
+        loss = loss + chunk_loss.detach().cpu()
+        logits_parts.append(logits.detach())
+        log_prob_parts.append(old_log_prob)
+    return gradient, torch.cat(logits_parts, 1), torch.cat(log_prob_parts, 1), loss.item()
 
 
 def natural_gradient_step(
