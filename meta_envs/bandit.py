@@ -130,6 +130,10 @@ class BanditDynamics(TaskDynamics):
     def state_obs(self) -> np.ndarray:
         return np.ones((self.num_envs, 1), np.float32)
 
+    def task_features(self) -> np.ndarray:
+        """The arms' success probabilities, ``(num_envs, num_arms)``."""
+        return self.arm_probs.astype(np.float32)
+
     def render_text(self, env_id: int, history: Sequence[tuple[int, float, bool]]) -> str:
         pulls, wins = np.zeros(self.num_actions, int), np.zeros(self.num_actions)
         for action, reward, _ in history:

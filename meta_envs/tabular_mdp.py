@@ -366,6 +366,14 @@ class TabularMDPDynamics(TaskDynamics):
     def state_obs(self) -> np.ndarray:
         return self._one_hot_table.take(self.states, axis=0)
 
+    def task_features(self) -> np.ndarray:
+        """The reward means ``μ[s, a]`` then the transition probabilities ``P[s, a, s']``,
+        flattened: ``(num_envs, S·A + S·A·S)``. The initial-state distribution is left out:
+        the tasks an env draws share its ``initial_state`` rule."""
+        n, s, a = self.num_envs, self.num_states, self.num_actions
+        transitions = self._transitions.transpose(1, 2, 3, 0).reshape(n, s * a * s)  # stored next state first
+        return np.concatenate([self._reward_means.reshape(n, s * a), transitions], axis=1).astype(np.float32)
+
     def render_text(self, env_id: int, history: Sequence[tuple[int, float, bool]]) -> str:
         line = f"state {self.states[env_id]}"
         if history:

@@ -169,6 +169,20 @@ class TaskDynamics(abc.ABC):
         """
         return {}
 
+    def task_features(self) -> np.ndarray:
+        """Every sub-env's current task as a flat float32 vector: a fresh array
+        ``(num_envs, F)``, the same ``F`` for every task of the env.
+
+        For learners that may look at the task during training (a value baseline that sees
+        it, :attr:`agents.rl2.config.RL2Config.value_task_features`); the RL² observation
+        never holds it.
+
+        :raises NotImplementedError: for a family without task features (the message says which).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no task features (bandits and tabular MDPs have them)"
+        )
+
     def render_text(self, env_id: int, history: Sequence[tuple[int, float, bool]]) -> str:
         """The family's part of sub-env ``env_id``'s ``ansi`` rendering (empty by default).
 
@@ -482,6 +496,14 @@ class RL2VectorEnv(VectorEnv):
     def tasks(self) -> list[ArrayTask]:
         """The current task of every sub-env."""
         return [self.task(i) for i in range(self.num_envs)]
+
+    def task_features(self) -> np.ndarray:
+        """The current task of every sub-env as a flat float32 vector, ``(num_envs, F)``
+        (:meth:`TaskDynamics.task_features`; in SAME_STEP mode a sub-env whose trial just
+        ended already shows its new task's)."""
+        if not self._started:
+            raise RuntimeError("no task yet: call reset() first")
+        return self._trial.dynamics.task_features()
 
     def draw_tasks(self, rng: np.random.Generator) -> list[ArrayTask]:
         """Draw ``num_envs`` tasks from this env's task distribution with ``rng``.

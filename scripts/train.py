@@ -128,10 +128,16 @@ def make_spec(args: argparse.Namespace, algorithm: Algorithm, parser: argparse.A
 
 
 def session_record(
-    argv: list[str], args: argparse.Namespace, spec: RunSpec, folder: RunFolder, seconds: float, stopped: bool
+    argv: list[str], args: argparse.Namespace, spec: RunSpec, seconds: float, status: str, last: dict[str, float]
 ) -> dict[str, object]:
-    """What ``sessions.json`` keeps of one invocation: the command, where and how long it ran."""
-    last = read_progress(folder) if folder.progress.is_file() else {}
+    """What ``sessions.json`` keeps of one invocation: the command, where and how long it ran.
+
+    :param status: ``running`` (rewritten every iteration; a session left ``running`` with no
+        process behind it was killed, and resumes from its last checkpoint, at most
+        ``--checkpoint-minutes`` before its last iteration), ``stopped`` (Ctrl-C or SIGTERM,
+        with a checkpoint) or ``completed`` (its budget spent, then evaluated).
+    :param last: the last iteration's metrics (``iteration`` and ``env_steps``; empty before the first).
+    """
     return {
         "command": shlex.join(["python", "scripts/train.py", *argv]),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -139,9 +145,10 @@ def session_record(
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
         "device": resolve_device(spec.device).type,
         "threads": args.threads,
-        "iterations": int(last["iteration"][-1]) if last else 0,
-        "env_steps": int(last["env_steps"][-1]) if last else 0,
-        "stopped": stopped,
+        "iterations": int(last.get("iteration", 0)),
+        "env_steps": int(last.get("env_steps", 0)),
+        "stopped": status == "stopped",
+        "status": status,
     }
 
 
@@ -197,9 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     unit = "it" if spec.iterations is not None else "step"
     print(f"{spec.algo} on {spec.env_id} {spec.env_kwargs}: budget {budget:,} {unit}s, run folder {folder.path}")
     start = time.perf_counter()
+    last: dict[str, float] = {}
+    session: int | None = None  # this invocation's entry in sessions.json, from its first iteration on
     with tqdm(total=budget, unit=unit, unit_scale=True, dynamic_ncols=True) as bar:
 
         def progress(metrics: dict[str, float]) -> None:
+            nonlocal session
+            last.update(iteration=metrics["iteration"], env_steps=metrics["env_steps"])
+            record = session_record(argv, args, spec, time.perf_counter() - start, "running", last)
+            session = folder.record_session(record, session)
             bar.n = int(metrics["iteration"] if unit == "it" else min(metrics["env_steps"], budget))
             # what the learner logs: every RL² learner a KL, an in-context learner a loss
             shown = {"trial_return": ("mean_trial_return", ".3f"), "kl": ("kl", ".4f"), "loss": ("loss", ".4f")}
@@ -214,7 +227,10 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(folder.path)  # the new run never started: leave no half-made folder
                 parser.error(str(err))
     train_seconds = time.perf_counter() - start
-    folder.record_session(session_record(argv, args, spec, folder, train_seconds, stop.requested()))
+    if not last and folder.progress.is_file():  # no iteration ran: the budget was spent already
+        last = {key: values[-1] for key, values in read_progress(folder).items() if key in ("iteration", "env_steps")}
+    status = "stopped" if stop.requested() else "completed"
+    folder.record_session(session_record(argv, args, spec, train_seconds, status, last), session)
     if stop.requested():
         plot_run_curve(folder, spec)
         print(f"stopped after {train_seconds:.0f} s with a checkpoint; continue with: "

@@ -133,3 +133,14 @@ def test_malformed_tasks_in_options_are_rejected(task, error, match):
 def test_malformed_task_cannot_be_built(probs, match):
     with pytest.raises(ValueError, match=match):
         BanditTask(probs)
+
+
+def test_task_features_are_each_sub_envs_arm_probabilities():
+    envs = gym.make_vec("MetaBandit-v0", num_envs=3, vectorization_mode="vector_entry_point", num_arms=4)
+    with pytest.raises(RuntimeError, match="reset"):
+        envs.unwrapped.task_features()
+    envs.reset(seed=0)
+    features = envs.unwrapped.task_features()
+    assert features.dtype == np.float32 and features.shape == (3, 4)
+    for i, task in enumerate(envs.unwrapped.tasks):
+        np.testing.assert_allclose(features[i], task.arm_probs, rtol=1e-6)

@@ -102,15 +102,23 @@ def test_resume_refuses_to_change_the_run(tmp_path, capsys):
     assert "--resume keeps the run's settings" in capsys.readouterr().err
 
 
-def test_ctrl_c_stops_after_an_iteration_with_a_checkpoint_that_resumes(tmp_path):
-    out = tmp_path / "run"
+def start_long_run(out, iterations_logged):
+    """A ``scripts/train.py`` process with a budget it will not reach, once it has logged
+    ``iterations_logged`` iterations to ``out/progress.csv``."""
     command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--algo", "trpo_gru", "--iterations", "100000",
                "--out", str(out), *TINY]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not ((out / "progress.csv").is_file() and len((out / "progress.csv").read_text().splitlines()) > 2):
+    progress = out / "progress.csv"
+    while not (progress.is_file() and len(progress.read_text().splitlines()) > iterations_logged):
         assert time.monotonic() < deadline and process.poll() is None, process.communicate()
         time.sleep(0.2)
+    return process
+
+
+def test_ctrl_c_stops_after_an_iteration_with_a_checkpoint_that_resumes(tmp_path):
+    out = tmp_path / "run"
+    process = start_long_run(out, 2)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
@@ -124,6 +132,21 @@ def test_ctrl_c_stops_after_an_iteration_with_a_checkpoint_that_resumes(tmp_path
     train = load_script("train")
     assert train.main(["--resume", str(out), "--iterations", str(state["iteration"] + 1), "--threads", "1"]) == 0
     assert json.loads((out / "eval.json").read_text())["results"]["trpo_gru"]
+    sessions = json.loads((out / "sessions.json").read_text())
+    assert [s["status"] for s in sessions] == ["stopped", "completed"]
+
+
+def test_a_killed_session_keeps_its_entry_up_to_its_last_iteration(tmp_path):
+    out = tmp_path / "run"
+    process = start_long_run(out, 3)
+    process.kill()  # no handler runs: what sessions.json holds now is what a lost machine leaves
+    process.communicate(timeout=60)
+    [session] = json.loads((out / "sessions.json").read_text())
+    with (out / "progress.csv").open() as f:
+        logged = [int(r["iteration"]) for r in csv.DictReader(f)]
+    assert session["status"] == "running" and not session["stopped"]
+    # rewritten after every iteration: at most the one under way at the kill is missing
+    assert logged[-1] - 1 <= session["iterations"] <= logged[-1] and session["wall_seconds"] > 0
 
 
 def test_ppo_gru_runs_on_the_same_engine_with_its_own_flags_and_columns(tmp_path, capsys):

@@ -56,6 +56,9 @@ class HorizonDynamics(TaskDynamics):
     def state_obs(self):
         return np.ones((self.num_envs, 1), np.float32)
 
+    def task_features(self):
+        return self.horizon[:, None].astype(np.float32)
+
 
 EPISODES = 2
 gym.register(
@@ -111,6 +114,22 @@ def test_variable_length_trials_become_masked_columns_of_whole_trials():
     assert data.num_trials > num_envs
     assert rollout.simulated_steps >= rollout.env_steps
     np.testing.assert_allclose(rollout.trial_returns, data.rewards.sum(0).numpy())
+
+
+def test_each_trial_carries_the_task_it_ran_on_across_autoresets():
+    # trials of different lengths end at different steps, and a new task starts in the same
+    # step: the features recorded for a trial must be those of its own task (here its horizon,
+    # which fixes its length)
+    collector = TrialCollector("TestHorizon-v0", {}, 6, 3, torch.device("cpu"), task_features=True)
+    data = collector.collect(policy_for("TestHorizon-v0"), 60, torch.Generator().manual_seed(1)).data
+    lengths = data.mask.sum(0)
+    assert data.task_features.shape == (data.num_trials, 1) and data.num_trials > 6
+    torch.testing.assert_close(data.task_features[:, 0] * EPISODES, lengths)
+    # the columns and chunks of a batch keep each trial's features beside it
+    index = torch.tensor([3, 0, 5])
+    torch.testing.assert_close(data.columns(index).task_features, data.task_features[index])
+    assert TrialCollector("TestHorizon-v0", {}, 6, 3, torch.device("cpu")).collect(
+        policy_for("TestHorizon-v0"), 60, torch.Generator()).data.task_features is None
 
 
 def test_sample_actions_follows_the_distribution():

@@ -12,7 +12,7 @@ import torch
 import meta_envs  # noqa: F401
 from agents.baselines import RandomAgent
 from agents.evaluation import evaluate
-from agents.training.run_folder import RunFolder, RunSpec
+from agents.training.run_folder import InitFromError, RunFolder, RunSpec
 from agents.rl2.config import PPOConfig, TRPOConfig
 from agents.rl2.policy import LayerNormGRUCell
 from agents.rl2.trainer import RL2Trainer, build_networks, load_agent, metric_names
@@ -27,6 +27,7 @@ TINY = {
     "ppo_layernorm": PPOConfig(
         hidden_size=16, value_hidden_size=16, steps_per_iteration=200, cell="layernorm_gru", update_gate_bias=1.0
     ),
+    "trpo_task_value": TRPOConfig(hidden_size=16, value_hidden_size=16, steps_per_iteration=200, value_task_features=True),
 }
 ALGO = {TRPOConfig: "trpo_gru", PPOConfig: "ppo_gru"}
 
@@ -93,7 +94,10 @@ def test_resumed_trainer_continues_exactly(config):
     assert {k: v for k, v in got.items() if k not in timing} == {k: v for k, v in expected.items() if k not in timing}
 
 
-@pytest.mark.parametrize("config", TINY.values(), ids=TINY.keys())
+# the task-seeing baseline's chunked values are checked on their own (below): TRPO's conjugate
+# gradient turns their last-digit differences into 3e-5 in the policy
+@pytest.mark.parametrize("config", [c for k, c in TINY.items() if k != "trpo_task_value"],
+                         ids=[k for k in TINY if k != "trpo_task_value"])
 def test_an_iteration_in_cache_sized_chunks_of_trials_is_the_one_pass_iteration(config, monkeypatch):
     # the CPU runs every whole-trial pass (value fit, policy gradient, line search) in
     # chunks of trials; the iteration must be the one the whole batch makes in one pass
@@ -117,3 +121,35 @@ def test_the_value_baseline_runs_its_own_core_or_the_policys():
     assert isinstance(policy.gru, LayerNormGRUCell) and isinstance(value.gru, LayerNormGRUCell)
     policy, value = build_networks(space, 2, TRPOConfig(**layernorm, value_cell="gru"), seed=0)
     assert isinstance(policy.gru, LayerNormGRUCell) and isinstance(value.gru, torch.nn.GRU)
+
+
+def test_a_value_baseline_that_sees_the_task_needs_it_and_is_not_mixed_with_one_that_does_not(
+    tmp_path, monkeypatch
+):
+    trainer = RL2Trainer("MetaBandit-v0", TWO_ARMS, TINY["trpo_task_value"], num_envs=20, seed=0, device=CPU)
+    assert trainer.value.task_size == 2
+    assert trainer.value.encoder.output_size == trainer.policy.encoder.output_size + 2
+    data = trainer.collector.collect(trainer.policy, 200, trainer.generator).data
+    assert data.task_features.shape == (data.num_trials, 2)
+    values = trainer.value.values(data.observations, data.task_features)
+    monkeypatch.setattr("agents.rl2.policy.CPU_COLUMN_CHUNK", 3)  # each chunk of trials with its own tasks
+    torch.testing.assert_close(trainer.value.values(data.observations, data.task_features), values)
+    # the task changes the values: the features reach the baseline
+    assert not torch.allclose(trainer.value.values(data.observations, data.task_features.flip(0)), values)
+    with pytest.raises(ValueError, match=r"needs task features \[B, 2\]"):
+        trainer.value.values(data.observations)
+    blind = RL2Trainer("MetaBandit-v0", TWO_ARMS, TINY["trpo"], num_envs=20, seed=0, device=CPU)
+    with pytest.raises(ValueError, match="does not see the task"):
+        blind.value.values(data.observations, data.task_features)
+    # a warm start between baselines that do and do not see the task is refused by name
+    folder = RunFolder(tmp_path / "run")
+    folder.checkpoints.mkdir(parents=True)
+    torch.save(blind.state_dict(), folder.latest_checkpoint)
+    with pytest.raises(InitFromError, match="value_task_features"):
+        trainer.load_networks(str(folder.path))
+
+
+def test_a_family_without_task_features_says_so():
+    config = TRPOConfig(hidden_size=8, value_hidden_size=8, steps_per_iteration=400, value_task_features=True)
+    with pytest.raises(ValueError, match="MetaMaze-v0 cannot show its tasks to the baseline"):
+        RL2Trainer("MetaMaze-v0", {}, config, num_envs=2, seed=0, device=CPU)

@@ -356,3 +356,14 @@ def test_tasks_that_do_not_fit_the_env_are_rejected(task, error, match):
         MetaTabularMDPEnv().reset(options={"task": task})
     with pytest.raises(error, match=match):
         MetaTabularMDPVectorEnv(num_envs=2).reset(options={"tasks": [task, task]})
+
+
+def test_task_features_are_reward_means_then_transitions():
+    envs = gym.make_vec("MetaTabularMDP-v0", num_envs=3, vectorization_mode="vector_entry_point",
+                        num_states=4, num_actions=2)
+    envs.reset(seed=0)
+    features = envs.unwrapped.task_features()
+    assert features.dtype == np.float32 and features.shape == (3, 4 * 2 + 4 * 2 * 4)
+    for i, task in enumerate(envs.unwrapped.tasks):
+        np.testing.assert_allclose(features[i, :8], task.reward_means.reshape(-1), rtol=1e-6)
+        np.testing.assert_allclose(features[i, 8:], task.transitions.reshape(-1), rtol=1e-6)

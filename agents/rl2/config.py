@@ -53,6 +53,15 @@ class RL2Config:
     the cores. A plain ``gru`` baseline under a layer-normalised policy runs on PyTorch's
     fused cell (docs/rl2_ablation.md measures what it costs the learner)."""
 
+    value_task_features: bool = False
+    """Let the value baseline also see the current task's parameters (the env's
+    ``task_features()``: a bandit's arm probabilities, a tabular MDP's reward means and
+    transitions), concatenated to its input at every step; the policy never sees them, and
+    an agent plays without the baseline. The pair (history, task) is a Markov state of the
+    trial, so the baseline stays a valid one (the policy gradient's expectation does not
+    change) and can separate the luck of the task from the worth of an action
+    (an asymmetric actor-critic, Pinto et al. 2017). Off: the paper's baseline."""
+
     update_gate_bias: float = 0.0
     """Initial bias of the update gate, in [-10, 10] (positive: keep more of the state per
     step at the start); 0 is PyTorch's GRU initialisation."""
@@ -104,8 +113,9 @@ class RL2Config:
             raise ValueError(f"cell must be one of {list(CELLS)}, got {self.cell!r}")
         if self.value_cell not in ("same", *CELLS):
             raise ValueError(f"value_cell must be one of {['same', *CELLS]}, got {self.value_cell!r}")
-        if not isinstance(self.normalize_advantages, bool):
-            raise TypeError(f"normalize_advantages must be a bool, got {self.normalize_advantages!r}")
+        for name in ("normalize_advantages", "value_task_features"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.value_targets not in ("returns", "lambda_returns"):
             raise ValueError(f"value_targets must be 'returns' or 'lambda_returns', got {self.value_targets!r}")
 

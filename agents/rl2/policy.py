@@ -25,7 +25,10 @@ Networks
     categorical head over the actions (logits). The value baseline is a *separate*
     :class:`ValueNet` with its own GRU, as the paper does for bandits and MDPs: a shared
     trunk would tie the baseline's regression to the policy's trust region, and a
-    separate GRU costs only a forward and a few gradient passes per iteration.
+    separate GRU costs only a forward and a few gradient passes per iteration. The
+    baseline may also see the task's parameters at every step (``task_size``; an asymmetric
+    critic, :attr:`agents.rl2.config.RL2Config.value_task_features`): only the learner needs
+    it, and an agent plays without it.
 
 Hidden state
     The GRU state is carried across the inner episodes of a trial (the RL² memory) and
@@ -108,12 +111,14 @@ class ObservationEncoder(nn.Module):
     :param observation_space: one env's RL² ``Dict`` observation space.
     :param embedding_size: width of a linear + tanh embedding; 0 for none (the
         flattened observation goes straight into the GRU). Image states need one.
+    :param extra_size: width of further inputs appended to ``Observations.vector`` (a value
+        baseline's task features, :meth:`ValueNet.with_task`).
     """
 
-    def __init__(self, observation_space: spaces.Dict, embedding_size: int) -> None:
+    def __init__(self, observation_space: spaces.Dict, embedding_size: int, extra_size: int = 0) -> None:
         super().__init__()
         state_space = observation_space["obs"]
-        side = sum(int(np.prod(observation_space[key].shape)) for key in OBSERVATION_KEYS[1:])
+        side = extra_size + sum(int(np.prod(observation_space[key].shape)) for key in OBSERVATION_KEYS[1:])
         self.image = is_image_space(state_space)
         if self.image:
             if embedding_size < 1:
@@ -245,6 +250,7 @@ class RecurrentNet(nn.Module):
         starts close to uniform).
     :param cell: the recurrent core, one of :data:`CELLS` (module docstring).
     :param update_gate_bias: initial bias of the update gate (0: the cell's own default).
+    :param extra_size: width of further inputs appended to the observation vector.
     """
 
     def __init__(
@@ -256,12 +262,13 @@ class RecurrentNet(nn.Module):
         head_gain: float = 1.0,
         cell: str = "gru",
         update_gate_bias: float = 0.0,
+        extra_size: int = 0,
     ) -> None:
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}; known: {', '.join(CELLS)}")
         self.hidden_size = hidden_size
-        self.encoder = ObservationEncoder(observation_space, embedding_size)
+        self.encoder = ObservationEncoder(observation_space, embedding_size, extra_size)
         self.gru: nn.GRU | LayerNormGRUCell
         if cell == "gru":
             self.gru = nn.GRU(self.encoder.output_size, hidden_size)
@@ -362,6 +369,8 @@ class ValueNet(RecurrentNet):
     :param embedding_size: width of the input embedding.
     :param cell: the recurrent core, one of :data:`CELLS`.
     :param update_gate_bias: initial bias of its update gate.
+    :param task_size: width of the task features it also sees at every step (0: none, the
+        paper's baseline; :attr:`agents.rl2.config.RL2Config.value_task_features`).
     """
 
     def __init__(
@@ -371,17 +380,41 @@ class ValueNet(RecurrentNet):
         embedding_size: int,
         cell: str = "gru",
         update_gate_bias: float = 0.0,
+        task_size: int = 0,
     ) -> None:
         super().__init__(
-            observation_space, 1, hidden_size, embedding_size, cell=cell, update_gate_bias=update_gate_bias
+            observation_space, 1, hidden_size, embedding_size, cell=cell, update_gate_bias=update_gate_bias,
+            extra_size=task_size,
         )
+        self.task_size = task_size
         self.register_buffer("target_mean", torch.zeros(()))
         self.register_buffer("target_std", torch.ones(()))
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))
 
-    def values(self, observations: Observations) -> torch.Tensor:
-        """Values of whole trials in return units: ``[T, B]``."""
-        return self.forward(observations)[0].squeeze(-1) * self.target_std + self.target_mean
+    def with_task(self, observations: Observations, task_features: torch.Tensor | None) -> Observations:
+        """The input of whole trials ``[T, B]``: the observations, and each trial's task
+        features ``[B, F]`` repeated at every step when this baseline sees the task.
+
+        :raises ValueError: if the features are missing or of the wrong width for this baseline.
+        """
+        if self.task_size == 0:
+            if task_features is not None:
+                raise ValueError("this value baseline does not see the task; pass task_features=None")
+            return observations
+        if task_features is None or task_features.shape[-1] != self.task_size:
+            got = None if task_features is None else tuple(task_features.shape)
+            raise ValueError(f"this value baseline needs task features [B, {self.task_size}], got {got}")
+        vector = observations.vector
+        task = task_features.to(vector.dtype).unsqueeze(0).expand(vector.shape[0], -1, -1)
+        return observations._replace(vector=torch.cat([vector, task], dim=-1))
+
+    def values(self, observations: Observations, task_features: torch.Tensor | None = None) -> torch.Tensor:
+        """Values of whole trials in return units: ``[T, B]``.
+
+        :param task_features: ``[B, F]``, for a baseline that sees the task (:meth:`with_task`).
+        """
+        prediction = self.forward(self.with_task(observations, task_features))[0].squeeze(-1)
+        return prediction * self.target_std + self.target_mean
 
     def normalize(self, targets: torch.Tensor) -> torch.Tensor:
         """Targets in the head's units."""

@@ -69,10 +69,17 @@ class TrialCollector:
     :param num_envs: sub-envs stepped together.
     :param seed: seeds the vector env's generator (tasks and env noise).
     :param device: where the tensors of the batch live.
+    :param task_features: also record each trial's task (``TrialData.task_features``).
     """
 
     def __init__(
-        self, env_id: str, env_kwargs: dict[str, Any], num_envs: int, seed: int, device: torch.device
+        self,
+        env_id: str,
+        env_kwargs: dict[str, Any],
+        num_envs: int,
+        seed: int,
+        device: torch.device,
+        task_features: bool = False,
     ) -> None:
         self.num_envs = check_int("num_envs", num_envs, 1)
         self.envs = gym.make_vec(
@@ -84,6 +91,7 @@ class TrialCollector:
         )
         self.image = is_image_space(self.envs.single_observation_space["obs"])
         self.device = device
+        self.task_features = task_features
         self._seed: int | None = seed
 
     @property
@@ -109,7 +117,8 @@ class TrialCollector:
         active = np.ones(n, bool)
         trial_start = np.zeros(n, np.int64)
         vectors, images, actions, rewards = [], [], [], []
-        ended_env, ended_start, ended_length = [], [], []
+        ended_env, ended_start, ended_length, ended_task = [], [], [], []
+        task = self.envs.unwrapped.task_features() if self.task_features else None
         t = 0
         while active.any():
             x = to_observations(observation, self.image, self.device)
@@ -127,6 +136,9 @@ class TrialCollector:
                 ended_env.append(ended)
                 ended_start.append(trial_start[ended])
                 ended_length.append(t - trial_start[ended])
+                if task is not None:
+                    ended_task.append(task[ended])
+                    task[done] = self.envs.unwrapped.task_features()[done]  # the new trials' tasks
                 trial_start[done] = t
                 active[ended] = t < steps_per_env
                 # SAME_STEP autoreset: these sub-envs already show a new trial's first observation
@@ -135,6 +147,8 @@ class TrialCollector:
         start = np.concatenate(ended_start)
         length = np.concatenate(ended_length)
         data = self._as_columns(vectors, images, actions, np.stack(rewards), env, start, length)
+        if task is not None:
+            data.task_features = torch.from_numpy(np.concatenate(ended_task)).to(self.device)
         return Rollout(
             data,
             trial_returns=data.rewards.sum(0).cpu().numpy().astype(np.float64),

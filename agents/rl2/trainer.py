@@ -71,9 +71,15 @@ def metric_names(config_type: type[RL2Config]) -> dict[str, str]:
 
 
 def build_networks(
-    observation_space: gym.spaces.Dict, num_actions: int, config: RL2Config, seed: int
+    observation_space: gym.spaces.Dict, num_actions: int, config: RL2Config, seed: int, task_size: int = 0
 ) -> tuple[RecurrentNet, ValueNet]:
-    """The policy and the value baseline, initialised from ``seed`` (same on every device)."""
+    """The policy and the value baseline, initialised from ``seed`` (same on every device).
+
+    :param task_size: width of the env's task features, which the baseline sees when
+        ``config.value_task_features`` (:func:`task_feature_size`).
+    """
+    if config.value_task_features and task_size < 1:
+        raise ValueError("value_task_features needs the env's task feature width: task_size >= 1")
     value_cell = config.cell if config.value_cell == "same" else config.value_cell
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -84,6 +90,7 @@ def build_networks(
         value = ValueNet(
             observation_space, config.value_hidden_size, config.embedding_size,
             cell=value_cell, update_gate_bias=config.update_gate_bias,
+            task_size=task_size if config.value_task_features else 0,
         )
     return policy, value
 
@@ -94,6 +101,21 @@ def env_spaces(env_id: str, env_kwargs: dict[str, Any]) -> tuple[gym.spaces.Dict
     spaces_ = env.observation_space, int(env.action_space.n)
     env.close()
     return spaces_
+
+
+def task_feature_size(env_id: str, env_kwargs: dict[str, Any]) -> int:
+    """Width ``F`` of the env's task features (``RL2VectorEnv.task_features``).
+
+    :raises ValueError: for a family without task features.
+    """
+    envs = gym.make_vec(env_id, num_envs=1, vectorization_mode="vector_entry_point", **env_kwargs)
+    try:
+        envs.reset(seed=0)
+        return int(envs.unwrapped.task_features().shape[1])
+    except NotImplementedError as error:
+        raise ValueError(f"value_task_features: {env_id} cannot show its tasks to the baseline: {error}") from None
+    finally:
+        envs.close()
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
@@ -129,7 +151,8 @@ class RL2Trainer:
         self.config, self.device = config, device
         observation_space, num_actions = env_spaces(env_id, env_kwargs)
         self.image = is_image_space(observation_space["obs"])
-        policy, value = build_networks(observation_space, num_actions, config, seed)
+        task_size = task_feature_size(env_id, env_kwargs) if config.value_task_features else 0
+        policy, value = build_networks(observation_space, num_actions, config, seed, task_size)
         self.policy, self.value = policy.to(device), value.to(device)
         rule, self.algo = RULES[type(config)]
         self.rule = rule(self.policy, config)
@@ -137,7 +160,7 @@ class RL2Trainer:
         self.value_optimizer = torch.optim.Adam(self.value.parameters(), lr=config.value_lr)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
-        self.collector = TrialCollector(env_id, env_kwargs, num_envs, seed, device)
+        self.collector = TrialCollector(env_id, env_kwargs, num_envs, seed, device, config.value_task_features)
         self.iteration = 0
         self.env_steps = 0
 
@@ -149,7 +172,7 @@ class RL2Trainer:
         collected = time.perf_counter()
         data = rollout.data
         with torch.no_grad():
-            values = self.value.values(data.observations)
+            values = self.value.values(data.observations, data.task_features)
         values_done = self._clock()
         advantages, returns = self.advantages(data, values)
         rule_metrics = self.rule.update(data, advantages, self.generator)
@@ -213,7 +236,7 @@ class RL2Trainer:
                 self.value_optimizer.zero_grad(set_to_none=True)
                 loss = torch.zeros((), device=self.device)
                 for columns, part, share in batch.chunks():
-                    prediction = self.value(part.observations)[0].squeeze(-1)
+                    prediction = self.value(self.value.with_task(part.observations, part.task_features))[0].squeeze(-1)
                     part_loss = share * masked_mean((prediction - batch_targets[:, columns]) ** 2, part.mask)
                     part_loss.backward()
                     loss += part_loss.detach()
@@ -261,7 +284,8 @@ class RL2Trainer:
             raise InitFromError(f"--init-from: {path} not found (a trpo_gru or ppo_gru run folder with a checkpoint)")
         state = torch.load(path, map_location="cpu", weights_only=True)
         theirs = {"cell": "gru", **state["config"]}  # runs from before the cell choice used the GRU
-        shape_fields = ("hidden_size", "embedding_size", "value_hidden_size", "cell")
+        theirs.setdefault("value_task_features", False)  # runs from before the option had none
+        shape_fields = ("hidden_size", "embedding_size", "value_hidden_size", "cell", "value_task_features")
         differ = {f: (theirs[f], getattr(self.config, f)) for f in shape_fields if theirs[f] != getattr(self.config, f)}
         if differ:
             raise InitFromError(f"--init-from {run_dir}: its networks differ from this run's (theirs, ours): {differ}")
@@ -315,6 +339,7 @@ def load_agent(folder: RunFolder, spec: RunSpec, device: torch.device, greedy: b
     state = torch.load(folder.latest_checkpoint, map_location="cpu", weights_only=True)
     observation_space, num_actions = env_spaces(spec.env_id, spec.env_kwargs)
     config = config_type(spec.algo)(**state["config"])
-    policy = build_networks(observation_space, num_actions, config, seed=0)[0]
+    task_size = task_feature_size(spec.env_id, spec.env_kwargs) if config.value_task_features else 0
+    policy = build_networks(observation_space, num_actions, config, seed=0, task_size=task_size)[0]
     policy.load_state_dict(state["policy"])
     return RL2Agent(policy.to(device), is_image_space(observation_space["obs"]), device, greedy, name=spec.algo)

@@ -30,12 +30,15 @@ class TrialData:
     :param actions: int64 ``[L, M]``.
     :param rewards: float ``[L, M]`` (0 on padding).
     :param mask: float ``[L, M]``: 1 on the steps of a trial, 0 on padding.
+    :param task_features: float ``[M, F]``: each trial's task (the env's
+        ``task_features()``), for a value baseline that sees it; ``None`` otherwise.
     """
 
     observations: Observations
     actions: torch.Tensor
     rewards: torch.Tensor
     mask: torch.Tensor
+    task_features: torch.Tensor | None = None
 
     @property
     def num_trials(self) -> int:
@@ -57,6 +60,7 @@ class TrialData:
                 self.actions[:, columns],
                 self.rewards[:, columns],
                 self.mask[:, columns],
+                None if self.task_features is None else self.task_features[columns],
             )
             yield columns, part, part.mask.sum() / steps
 
@@ -69,6 +73,7 @@ class TrialData:
             self.actions[:length, index],
             self.rewards[:length, index],
             mask[:length],
+            None if self.task_features is None else self.task_features[index],
         )
 
 

@@ -4,6 +4,7 @@ A run folder (``scripts/train.py --out DIR``) holds::
 
     config.json          the RunSpec: algo, env, kwargs, seed, budget, device, hyperparameters
     sessions.json        one entry per scripts/train.py invocation: command, wall time, progress
+                         (rewritten every iteration, so a killed session keeps its entry)
     progress.csv         one row per iteration, one column per named quantity
     tensorboard/         the same quantities as TensorBoard scalars
     checkpoints/         latest.pt (+ iter_NNNNNN.pt snapshots); the suffix is the learner's
@@ -127,9 +128,22 @@ class RunFolder:
     def write_spec(self, spec: RunSpec) -> None:
         self.config.write_text(json.dumps(dataclasses.asdict(spec), indent=1) + "\n")
 
-    def record_session(self, session: dict[str, Any]) -> None:
-        """Append one training session (command, wall seconds, where it ended) to ``sessions.json``."""
-        self.sessions.write_text(json.dumps(self.read_sessions() + [session], indent=1) + "\n")
+    def record_session(self, session: dict[str, Any], index: int | None = None) -> int:
+        """Write one training session (command, wall seconds, how far it got) to ``sessions.json``.
+
+        :param session: the entry.
+        :param index: the entry it replaces (a session under way rewrites its own entry as it
+            goes); ``None`` appends a new one.
+        :return: the entry's index.
+        """
+        sessions = self.read_sessions()
+        if index is None:
+            sessions.append(session)
+            index = len(sessions) - 1
+        else:
+            sessions[index] = session
+        atomic_write(self.sessions, lambda path: path.write_text(json.dumps(sessions, indent=1) + "\n"))
+        return index
 
     def read_sessions(self) -> list[dict[str, Any]]:
         """The training sessions recorded so far (empty for a run trained before they were recorded)."""
