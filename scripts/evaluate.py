@@ -2,6 +2,7 @@
 
     python scripts/evaluate.py runs/my_run                       # the run's own eval settings
     python scripts/evaluate.py runs/my_run --tasks 1000 --seed 7 --json other_eval.json
+    python scripts/evaluate.py runs/my_run --greedy              # argmax actions instead of sampled ones
 
 Uses the one evaluation protocol (:func:`agents.evaluation.evaluate`) and prints the
 results table; ``--json`` also writes the results document.
@@ -35,11 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     add_threads_flag(parser)
     parser.add_argument("--temperature", type=float, default=None,
                         help="an in-context (dpt) run's play temperature (default: the run's own)")
+    parser.add_argument("--greedy", action="store_true",
+                        help="act by the argmax of the policy instead of sampling (reported as '<algo>-argmax')")
     parser.add_argument("--json", help="also write the results document here")
     args = parser.parse_args(argv)
+    if args.greedy and args.temperature is not None:
+        parser.error("--greedy and --temperature exclude each other: the argmax has no temperature")
     torch.set_num_threads(args.threads)
     try:
-        agent, spec = load_run_agent(args.run_dir, args.device)
+        agent, spec = load_run_agent(args.run_dir, args.device, greedy=args.greedy)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     if args.temperature is not None:
@@ -51,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(err))
     tasks = spec.eval_tasks if args.tasks is None else args.tasks
     seed = spec.eval_seed if args.seed is None else args.seed
-    document = evaluate_with_random(agent, spec.algo, spec.env_id, spec.env_kwargs, tasks, seed)
+    name = f"{spec.algo}-argmax" if args.greedy else spec.algo
+    document = evaluate_with_random(agent, name, spec.env_id, spec.env_kwargs, tasks, seed)
     print(format_table(document))
     if args.json:
         write_results(args.json, document)

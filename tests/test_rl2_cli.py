@@ -68,7 +68,22 @@ def test_train_writes_a_complete_run_folder_and_resumes(tmp_path, capsys):
     evaluate = load_script("evaluate")
     assert evaluate.main([str(out), "--tasks", "10", "--seed", "4", "--threads", "1", "--json", str(tmp_path / "e.json")]) == 0
     assert "trpo_gru" in capsys.readouterr().out
-    assert json.loads((tmp_path / "e.json").read_text())["num_tasks"] == 10
+    sampled = json.loads((tmp_path / "e.json").read_text())
+    assert sampled["num_tasks"] == 10
+
+    # --greedy: the argmax agent, under its own name
+    assert evaluate.main([str(out), "--tasks", "10", "--seed", "4", "--greedy", "--json", str(tmp_path / "g.json")]) == 0
+    argmax = json.loads((tmp_path / "g.json").read_text())["results"]["trpo_gru-argmax"]
+    from agents.evaluation import evaluate as run_protocol
+    from agents.training.algorithms import load_run_agent
+
+    agent, spec = load_run_agent(out, "cpu", greedy=True)
+    expected = run_protocol(agent, spec.env_id, spec.env_kwargs, num_tasks=10, seed=4)
+    assert argmax["mean"] == pytest.approx(expected.mean)
+    assert argmax["mean"] != sampled["results"]["trpo_gru"]["mean"]
+    with pytest.raises(SystemExit):
+        evaluate.main([str(out), "--greedy", "--temperature", "0.5"])
+    assert "exclude each other" in capsys.readouterr().err
 
 
 def test_unknown_algo_lists_the_known_ones(capsys):
