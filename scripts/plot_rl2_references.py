@@ -3,8 +3,9 @@
     python scripts/plot_rl2_references.py            # writes docs/rl2_learning_curves_<family>.png, docs/rl2_fast_learning.png
 
 * ``docs/rl2_learning_curves_<family>.png`` (bandit, mdp, maze): the mean trial return of
-  each iteration's training trials against env steps, one line per shipped run
-  (``agents/pretrained/*/progress.csv``), with the paper's RL² number where it has one.
+  each iteration's training trials against env steps, one panel per shipped run
+  (``agents/pretrained/*/progress.csv``), with dashed lines for the random policy, greedy and
+  the cell's reference on the 1000 held-out tasks, and the paper's RL² number where it has one.
 * ``docs/rl2_fast_learning.png``: per suite cell with a shipped agent, the mean return of
   each episode index within the trial on the 1000 held-out tasks, the RL² agent against
   the family's classic yardstick (Gittins for bandits, PSRL for MDPs, the explorer for
@@ -23,42 +24,47 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from agents.benchmark.references import load_references
+from agents.benchmark.references import load_references, reference_levels
 from agents.benchmark.suites import SUITES
 from agents.evaluation.palette import method_style
-from agents.evaluation.paper_tables import load_paper_table
-from agents.pretrained import RECIPES
+from agents.pretrained import RECIPES, find_recipe
 from agents.training.run_folder import RunFolder, read_progress
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
-#: env ID -> (figure name, the paper table with its RL² column, the classic yardstick)
+
+def _rl2_label(algo: str) -> str:
+    """An RL² agent's name in a legend, by the rule that trained it: ``RL² (PPO-GRU)``."""
+    return f"RL² ({algo.replace('_', '-').upper()})"
+
+
+#: env ID -> (figure name, the classic yardstick)
 FAMILIES = {
-    "MetaBandit-v0": ("bandit", "bandit", "gittins"),
-    "MetaTabularMDP-v0": ("mdp", "mdp", "psrl"),
-    "MetaMaze-v0": ("maze", None, "explorer"),
+    "MetaBandit-v0": ("bandit", "gittins"),
+    "MetaTabularMDP-v0": ("mdp", "psrl"),
+    "MetaMaze-v0": ("maze", "explorer"),
     # no run of its own: the small-maze agent, tested on large mazes as in the paper
-    "MetaMazeLarge-v0": ("maze", None, "explorer"),
+    "MetaMazeLarge-v0": ("maze", "explorer"),
 }
 
 
 def plot_learning_curves(out: Path) -> list[Path]:
     """One figure per family with a line per shipped run."""
     written = []
-    for env_id, (family, table_name, _) in FAMILIES.items():
-        recipes = [r for r in RECIPES if r.env_id == env_id and not r.dataset and (r.path / "progress.csv").is_file()]
+    for env_id, (family, _) in FAMILIES.items():
+        recipes = [r for r in RECIPES if r.env_id == env_id and not r.dataset and r.trained]
         if not recipes:
             continue
-        table = load_paper_table(table_name) if table_name else None
         fig, axes = plt.subplots(1, len(recipes), figsize=(4 * len(recipes), 3.2), dpi=110, squeeze=False)
         for ax, recipe in zip(axes[0], recipes):
             columns = read_progress(RunFolder(recipe.path))
             ax.plot(columns["env_steps"], columns["mean_trial_return"], lw=1.2, color=method_style("rl2").color,
-                    label="RL² (TRPO-GRU), training trials")
-            if table is not None:
-                paper = table.cells.get(table.cell_name(recipe.env_kwargs), {}).get("rl2")
-                if paper is not None:
-                    ax.axhline(paper, color=method_style("rl2").color, ls=":", lw=1.0, label=f"paper RL² {paper:g}")
+                    label=f"{_rl2_label(recipe.algo)}, training trials")
+            for name, level in reference_levels(recipe.env_id, recipe.env_kwargs).items():
+                if name != "rl2":  # the curve is the shipped agent's own
+                    paper = name.startswith("paper")
+                    ax.axhline(level, color=method_style("rl2" if paper else name).color, ls=":" if paper else "--",
+                               lw=1.0, label=f"{'paper RL²' if paper else name} {level:.4g}")
             setting = ", ".join(f"{key}={value}" for key, value in recipe.env_kwargs.items())
             ax.set_title(f"{env_id} {setting}", fontsize=8)
             ax.set_xlabel("env steps", fontsize=8)
@@ -81,7 +87,7 @@ def plot_fast_learning(out: Path) -> Path | None:
         for cell in suite.cells:
             results = references[cell.name]["results"]
             if "rl2" in results and cell.env_id in FAMILIES:
-                panels.append((suite, cell, results, FAMILIES[cell.env_id][2]))
+                panels.append((suite, cell, results, FAMILIES[cell.env_id][1]))
     if not panels:
         return None
     columns = min(3, len(panels))
@@ -91,7 +97,7 @@ def plot_fast_learning(out: Path) -> Path | None:
         for name in ("rl2", yardstick, "random"):
             if name in results:
                 curve = results[name]["per_episode"]
-                label = "RL² (TRPO-GRU)" if name == "rl2" else name
+                label = _rl2_label(find_recipe(cell.env_id, **cell.env_kwargs).algo) if name == "rl2" else name
                 ax.plot(range(1, len(curve) + 1), curve, ms=3, lw=1.2, label=label,
                         markevery=max(1, len(curve) // 10), **method_style(name).kwargs())
         ax.set_title(f"{cell.env_id} {cell.name}", fontsize=8)

@@ -75,30 +75,36 @@ def test_shipped_agents_load_and_beat_random_on_held_out_tasks(recipe):
     assert sessions and all(s["command"].startswith("python scripts/train.py") for s in sessions)
 
 
-GREEDY_JUDGED = [r for r in SHIPPED if r.algo in pretrained.RL2_LEARNERS and "greedy" in FAMILIES[r.env_id].names]
+#: (recipe, env ID, kwargs): each setting a shipped RL² agent is the reference for, where greedy plays it
+GREEDY_JUDGED = [
+    (recipe, env_id, dict(env_kwargs))
+    for recipe in SHIPPED if recipe.algo in pretrained.RL2_LEARNERS
+    for env_id, env_kwargs in ((recipe.env_id, recipe.env_kwargs), *recipe.tested_on)
+    if env_id in FAMILIES and "greedy" in FAMILIES[env_id].names
+]
 
 
-def _long_trial(recipe: pretrained.Recipe) -> bool:
+def _long_trial(env_id: str, env_kwargs: dict) -> bool:
     """Trials long enough for exploration to pay: at n=10 pulls greedy is within noise of Bayes-optimal."""
-    return recipe.env_id != "MetaBandit-v0" or env_setting(recipe.env_id, recipe.env_kwargs)["num_episodes"] >= 100
+    return env_id != "MetaBandit-v0" or env_setting(env_id, env_kwargs)["num_episodes"] >= 100
 
 
 @pytest.mark.parametrize(
-    "recipe",
-    [pytest.param(r, marks=pytest.mark.xfail(strict=True, reason="issue 14: the MDP n=10 agent (128.5) is below greedy (134.9)"))
-     if r.name == "ppo_gru-mdp-n10" else r for r in GREEDY_JUDGED],
-    ids=[r.name for r in GREEDY_JUDGED],
+    ("recipe", "env_id", "env_kwargs"),
+    GREEDY_JUDGED,
+    ids=[f"{r.name}@{','.join(f'{k}={v}' for k, v in kw.items())}" for r, _, kw in GREEDY_JUDGED],
 )
-def test_shipped_agents_match_greedy_and_beat_it_on_long_trials(recipe):
+def test_shipped_agents_match_greedy_and_beat_it_on_long_trials(recipe, env_id, env_kwargs):
     """Paired by task (500 held-out tasks): never below greedy beyond noise, and above it
-    where trials are long enough for exploring to pay."""
-    agent = agents.load_pretrained(recipe.env_id, recipe.algo, **recipe.env_kwargs)
-    greedy = FAMILIES[recipe.env_id].make("greedy", recipe.env_kwargs)
-    ours, theirs = (evaluate(a, recipe.env_id, recipe.env_kwargs, num_tasks=500, seed=3) for a in (agent, greedy))
+    where trials are long enough for exploring to pay; in every setting the agent serves
+    (the n=100 bandit agents also play n=500)."""
+    agent = agents.load_pretrained(env_id, recipe.algo, **env_kwargs)
+    greedy = FAMILIES[env_id].make("greedy", env_kwargs)
+    ours, theirs = (evaluate(a, env_id, env_kwargs, num_tasks=500, seed=3) for a in (agent, greedy))
     difference = ours.trial_returns - theirs.trial_returns
     margin = 2 * difference.std(ddof=1) / np.sqrt(len(difference))
     assert difference.mean() > -margin, (ours.mean, theirs.mean)
-    if _long_trial(recipe):
+    if _long_trial(env_id, env_kwargs):
         assert difference.mean() > margin, (ours.mean, theirs.mean)
 
 

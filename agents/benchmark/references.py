@@ -143,7 +143,7 @@ def cell_normalizer(cell: SuiteCell, results: Mapping[str, Mapping[str, Any]]) -
 def reference_levels(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, float]:
     """Mean trial returns to draw beside a learning curve of ``env_id`` with ``env_kwargs``:
     ``random``, ``greedy`` (where the family has it), the cell's reference (Bayes-optimal,
-    Gittins, best baseline) and the shipped ``rl2`` agent (left out while it differs from the
+    Gittins, or the best classic baseline by its score there, e.g. ``beb``) and the shipped ``rl2`` agent (left out while it differs from the
     one the references scored), from the first suite cell with the same full setting, and
     ``paper rl2``, the paper's RL² score where its Tables 1–2 have the setting; empty if
     neither has it.
@@ -163,7 +163,8 @@ def reference_levels(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, fl
             if not levels and cell.env_id == env_id and env_setting(cell.env_id, cell.env_kwargs) == setting:
                 entry = load_references(suite, rl2_current=False)[cell.name]
                 current = entry.get("rl2_checkpoint") == rl2_fingerprint(cell)
-                names = ("random", "greedy", cell.reference, *(("rl2",) if current else ()))
+                reference = cell_normalizer(cell, entry["results"]).reference
+                names = ("random", "greedy", reference, *(("rl2",) if current else ()))
                 levels = {name: entry["results"][name]["mean"] for name in names if name in entry["results"]}
     for table_name, layout in TABLE_LAYOUTS.items():
         if layout.env_id != env_id:

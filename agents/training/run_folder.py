@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from agents.baselines.random_policy import RandomAgent
@@ -366,11 +367,12 @@ def read_progress(folder: RunFolder) -> dict[str, list[float]]:
 def plot_learning_curve(folder: RunFolder, title: str, levels: dict[str, float] | None = None) -> Path:
     """Plot ``mean_trial_return`` against ``env_steps`` from ``progress.csv`` into
     ``learning_curve.png``, with a dashed horizontal line per level in its method's
-    palette colour (:mod:`agents.evaluation.palette`).
+    palette colour (:mod:`agents.evaluation.palette`), and a top axis of training wall time
+    where ``progress.csv`` has each iteration's ``env_steps_per_s``.
 
     :param title: the figure's title (the run's algorithm and filled-in setting).
     :param levels: name -> mean trial return on held-out tasks (``random``, a baseline,
-        ``rl2``, the paper's RL² as ``"rl2 (paper)"``), e.g. from
+        ``rl2``, the paper's RL² as ``"paper rl2"``, drawn dotted), e.g. from
         :func:`agents.benchmark.references.reference_levels`.
     """
     import matplotlib
@@ -381,13 +383,34 @@ def plot_learning_curve(folder: RunFolder, title: str, levels: dict[str, float] 
     from agents.evaluation.palette import method_style
 
     columns = read_progress(folder)
+    steps = columns.get("env_steps", [])
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    ax.plot(columns.get("env_steps", []), columns.get("mean_trial_return", []), lw=1.5, color="#d62728",
-            label="this run (training trials)")
+    ax.plot(steps, columns.get("mean_trial_return", []), lw=1.5, color="#d62728", label="this run (training trials)")
+    rates = columns.get("env_steps_per_s", [])
+    if len(steps) > 1 and len(rates) == len(steps) and all(rate > 0 for rate in rates):
+        # the wall time is the sum of the iterations' own (rollout + update), so that pauses
+        # between sessions and evaluations do not count
+        at = np.array([0.0, *steps])
+        hours = np.concatenate([[0.0], np.cumsum(np.diff(at) / np.array(rates))]) / 3600
+        slope_in, slope_out = (hours[1] - hours[0]) / (at[1] - at[0]), (hours[-1] - hours[-2]) / (at[-1] - at[-2])
+
+        def to_hours(x: np.ndarray) -> np.ndarray:  # linear beyond the ends, where the axis margins lie
+            x = np.asarray(x, dtype=float)
+            return np.where(x < 0, x * slope_in, np.where(x > at[-1], hours[-1] + (x - at[-1]) * slope_out,
+                                                          np.interp(x, at, hours)))
+
+        def to_steps(h: np.ndarray) -> np.ndarray:
+            h = np.asarray(h, dtype=float)
+            return np.where(h < 0, h / slope_in, np.where(h > hours[-1], at[-1] + (h - hours[-1]) / slope_out,
+                                                          np.interp(h, hours, at)))
+
+        top = ax.secondary_xaxis("top", functions=(to_hours, to_steps))
+        top.set_xlabel("training wall time (hours: rollout + update)", fontsize=8)
+        top.tick_params(labelsize=8)
     for name, value in (levels or {}).items():
-        style = method_style(name.split(" ")[0])
-        ax.axhline(value, color=style.color, lw=1.0, ls=":" if name.endswith("(paper)") else "--",
-                   label=f"{name} {value:.3g}")
+        paper = name.startswith("paper ")  # "paper rl2": the paper's number, in its method's colour, dotted
+        style = method_style(name.removeprefix("paper ").split(" ")[0])
+        ax.axhline(value, color=style.color, lw=1.0, ls=":" if paper else "--", label=f"{name} {value:.4g}")
     ax.set_xlabel("env steps")
     ax.set_ylabel("mean trial return")
     ax.set_title(title, fontsize=9)
@@ -437,8 +460,13 @@ def plot_run_curve(folder: RunFolder, spec: RunSpec, note: str = "") -> Path:
     :param note: appended to the title (e.g. a sweep trial's config and seed).
     """
     from agents.benchmark.references import reference_levels
+    from agents.pretrained import RECIPES
     from meta_envs.settings import env_setting
 
     setting = ", ".join(f"{key}={value}" for key, value in env_setting(spec.env_id, spec.env_kwargs).items())
     title = f"{spec.algo} on {spec.env_id} ({setting}){' ' + note if note else ''}"
-    return plot_learning_curve(folder, title, reference_levels(spec.env_id, spec.env_kwargs))
+    levels = reference_levels(spec.env_id, spec.env_kwargs)
+    if any(folder.path.resolve() == recipe.path.resolve() for recipe in RECIPES):
+        # a shipped run: the setting's rl2 line would be this run itself
+        levels.pop("rl2", None)
+    return plot_learning_curve(folder, title, levels)

@@ -1,0 +1,107 @@
+"""The README's table of shipped RL² agents is the stored results, row by row.
+
+Its numbers come from ``scripts/build_suite_references.py`` (1000 held-out tasks, seed 0, the
+protocol of ``scripts/reproduce.py --agents rl2``), stored in ``agents/data/suite_references.json``
+with the fingerprint of the checkpoint that scored them; a row that drifts from that JSON, or
+a shipped setting without a row, fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import agents.pretrained as pretrained
+from agents.benchmark.references import load_references
+from agents.benchmark.suites import SUITES
+from agents.evaluation.paper_tables import PACKAGED_TABLES, load_paper_table
+from meta_envs.settings import env_setting
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+HEADER = "| run folder | setting | ours ± ci95 | paper RL² | within 2% |"
+PAPER_TABLES = {"MetaBandit-v0": "bandit", "MetaTabularMDP-v0": "mdp"}
+
+
+def _label(env_id: str, env_kwargs: dict[str, Any]) -> str:
+    """How the table names a setting: ``k=5, n=100``, ``n=10``, or the env ID."""
+    setting = env_setting(env_id, env_kwargs)
+    if env_id == "MetaBandit-v0":
+        return f"k={setting['num_arms']}, n={setting['num_episodes']}"
+    if env_id == "MetaTabularMDP-v0":
+        return f"n={setting['num_episodes']}"
+    return env_id
+
+
+def _number(text: str) -> tuple[float, int]:
+    """A printed number and its decimals (the README writes minus signs as U+2212)."""
+    text = text.strip().replace("−", "-").replace(",", "")
+    return float(text), len(text.split(".")[1]) if "." in text else 0
+
+
+def _rows() -> list[list[str]]:
+    lines = README.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(HEADER))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def _served() -> dict[tuple[str, str], tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(run folder, setting label) -> (env ID, kwargs, stored rl2 result) for every suite cell
+    whose RL² reference is shipped."""
+    served = {}
+    for suite in SUITES.values():
+        references = load_references(suite)
+        for cell in suite.cells:
+            try:
+                recipe = pretrained.find_recipe(cell.env_id, **cell.env_kwargs)
+            except ValueError:
+                continue
+            if recipe.trained:
+                result = references[cell.name]["results"]["rl2"]
+                served[(recipe.name, _label(cell.env_id, cell.env_kwargs))] = (cell.env_id, dict(cell.env_kwargs), result)
+    return served
+
+
+def test_every_shipped_setting_has_one_row_and_every_row_is_shipped():
+    rows = [(row[0].strip("`"), row[1]) for row in _rows()]
+    assert len(rows) == len(set(rows))
+    assert sorted(rows) == sorted(_served())
+
+
+@pytest.mark.parametrize("row", _rows(), ids=lambda row: f"{row[0].strip('`')}@{row[1]}")
+def test_a_row_is_its_stored_result(row):
+    name, label, ours, paper, within = row[:5]
+    env_id, env_kwargs, result = _served()[(name.strip("`"), label)]
+    mean, ci95 = (_number(part) for part in ours.split("±"))
+    assert abs(mean[0] - result["mean"]) <= 0.5 * 10 ** -mean[1], (ours, result["mean"])
+    assert abs(ci95[0] - result["ci95"]) <= 0.5 * 10 ** -ci95[1], (ours, result["ci95"])
+    if env_id not in PAPER_TABLES:
+        assert paper == "–"
+        return
+    table = load_paper_table(PAPER_TABLES[env_id], PACKAGED_TABLES)
+    expected = table.cells[table.cell_name(env_kwargs)]["rl2"]
+    assert _number(paper)[0] == expected
+    gap = 100 * (result["mean"] - expected) / expected
+    verdict = "yes" if abs(gap) <= 2 else "no"
+    assert within == f"{verdict} ({gap:+.1f}%)".replace("-", "−"), (within, gap)
+
+
+def test_each_run_folders_evaluation_is_the_stored_result_of_its_own_setting():
+    """``eval.json`` (scripts/evaluate.py) and the suite references score the same agent on
+    the same 1000 tasks of seed 0: the same numbers."""
+    served = _served()
+    for (name, label), (env_id, env_kwargs, result) in served.items():
+        recipe = next(r for r in pretrained.RECIPES if r.name == name)
+        if env_setting(env_id, env_kwargs) != env_setting(recipe.env_id, recipe.env_kwargs):
+            continue  # a setting it serves untrained has no eval.json of its own
+        document = json.loads((recipe.path / "eval.json").read_text())
+        assert (document["num_tasks"], document["seed"]) == (1000, 0), name
+        assert document["results"][recipe.algo]["mean"] == pytest.approx(result["mean"], abs=1e-9), name
