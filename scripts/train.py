@@ -11,7 +11,8 @@
 The run folder (``--out``; default ``runs/<algo>-<env>-seed<S>-<time>``) gets
 ``config.json``, ``progress.csv``, TensorBoard events, checkpoints,
 ``learning_curve.png`` and ``eval.json`` (the final evaluation on a held-out task set,
-the learner under its algo name beside ``random``); see :mod:`agents.training.run_folder`.
+the learner under its algo name beside ``random``, with its behavioural statistics on bandits
+and tabular MDPs, :mod:`agents.evaluation.probe`); see :mod:`agents.training.run_folder`.
 """
 
 from __future__ import annotations
@@ -237,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
               f"python scripts/train.py --resume {folder.path}")
         return 130
     plot_run_curve(folder, spec)
-    document = evaluate_with_random(agent, spec.algo, spec.env_id, spec.env_kwargs, spec.eval_tasks, spec.eval_seed)
+    document = evaluate_with_random(agent, spec.algo, spec.env_id, spec.env_kwargs, spec.eval_tasks, spec.eval_seed,
+                                    probe=True)
     write_results(folder.eval, document)
     print(format_table(document))
     print(f"training took {train_seconds:.0f} s; run folder {folder.path}")

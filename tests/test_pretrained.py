@@ -45,6 +45,21 @@ def test_the_rl2_reference_of_a_setting_is_whichever_rl2_rule_trained_it():
         pretrained.find_recipe("MetaTabularMDP-v0", "dpt", num_episodes=10)
 
 
+def test_each_served_setting_has_its_own_evaluation_file_and_command():
+    bandit = pretrained.find_recipe("MetaBandit-v0", num_arms=5, num_episodes=100)
+    assert bandit.eval_path("MetaBandit-v0", {"num_arms": 5, "num_episodes": 100}) == bandit.path / "eval.json"
+    longer = {"num_arms": 5, "num_episodes": 500}
+    assert bandit.eval_path("MetaBandit-v0", longer) == bandit.path / "eval-num_episodes=500.json"
+    assert bandit.evaluate_command("MetaBandit-v0", longer) == (
+        "python scripts/evaluate.py agents/pretrained/trpo_gru-bandit-k5-n100 --env-kwargs num_arms=5,num_episodes=500 "
+        "--tasks 1000 --seed 0 --probe --json agents/pretrained/trpo_gru-bandit-k5-n100/eval-num_episodes=500.json")
+    maze = pretrained.find_recipe("MetaMaze-v0")
+    assert maze.eval_path("MetaMazeLarge-v0", {}) == maze.path / "eval-MetaMazeLarge-v0.json"
+    assert "--env MetaMazeLarge-v0 --tasks" in maze.evaluate_command("MetaMazeLarge-v0", {})
+    with pytest.raises(ValueError, match="does not serve MetaBandit-v0"):
+        bandit.eval_path("MetaBandit-v0", {"num_arms": 5, "num_episodes": 200})
+
+
 def test_a_recipe_without_its_checkpoint_says_how_to_train_it(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
     assert not any(recipe.trained for recipe in pretrained.RECIPES)

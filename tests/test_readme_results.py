@@ -19,10 +19,11 @@ import agents.pretrained as pretrained
 from agents.benchmark.references import load_references
 from agents.benchmark.suites import SUITES
 from agents.evaluation.paper_tables import PACKAGED_TABLES, load_paper_table
+from agents.evaluation.probe import PROBE_COLUMNS, PROBE_ENV_IDS
 from meta_envs.settings import env_setting
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-HEADER = "| run folder | setting | ours ± ci95 | paper RL² | within 2% |"
+HEADER = "| run folder | setting | ours ± ci95 | paper RL² | within 2% | probe |"
 PAPER_TABLES = {"MetaBandit-v0": "bandit", "MetaTabularMDP-v0": "mdp"}
 
 
@@ -78,8 +79,15 @@ def test_every_shipped_setting_has_one_row_and_every_row_is_shipped():
 
 @pytest.mark.parametrize("row", _rows(), ids=lambda row: f"{row[0].strip('`')}@{row[1]}")
 def test_a_row_is_its_stored_result(row):
-    name, label, ours, paper, within = row[:5]
+    name, label, ours, paper, within, behaviour = row[:6]
     env_id, env_kwargs, result = _served()[(name.strip("`"), label)]
+    recipe = next(r for r in pretrained.RECIPES if r.name == name.strip("`"))
+    statistics = json.loads(recipe.eval_path(env_id, env_kwargs).read_text()).get("behaviour", {}).get(recipe.algo)
+    if statistics is None:
+        assert behaviour == "–"
+    else:
+        key, shown = ("late_best", "late best") if env_id == "MetaBandit-v0" else ("model_optimal", "model-optimal")
+        assert behaviour == f"{shown} {statistics[key]:.3f}"
     mean, ci95 = (_number(part) for part in ours.split("±"))
     assert abs(mean[0] - result["mean"]) <= 0.5 * 10 ** -mean[1], (ours, result["mean"])
     assert abs(ci95[0] - result["ci95"]) <= 0.5 * 10 ** -ci95[1], (ours, result["ci95"])
@@ -94,14 +102,19 @@ def test_a_row_is_its_stored_result(row):
     assert within == f"{verdict} ({gap:+.1f}%)".replace("-", "−"), (within, gap)
 
 
-def test_each_run_folders_evaluation_is_the_stored_result_of_its_own_setting():
-    """``eval.json`` (scripts/evaluate.py) and the suite references score the same agent on
-    the same 1000 tasks of seed 0: the same numbers."""
-    served = _served()
-    for (name, label), (env_id, env_kwargs, result) in served.items():
+def test_each_served_setting_has_its_evaluation_with_the_behaviour_in_the_run_folder():
+    """The run folder's evaluation of each setting it serves (``eval.json``, ``eval-<setting>.json``:
+    scripts/evaluate.py) and the suite references score the same agent on the same 1000 tasks
+    of seed 0: the same numbers; on bandits and MDPs it holds the agent's behavioural probe."""
+    for (name, _), (env_id, env_kwargs, result) in _served().items():
         recipe = next(r for r in pretrained.RECIPES if r.name == name)
-        if env_setting(env_id, env_kwargs) != env_setting(recipe.env_id, recipe.env_kwargs):
-            continue  # a setting it serves untrained has no eval.json of its own
-        document = json.loads((recipe.path / "eval.json").read_text())
-        assert (document["num_tasks"], document["seed"]) == (1000, 0), name
-        assert document["results"][recipe.algo]["mean"] == pytest.approx(result["mean"], abs=1e-9), name
+        path = recipe.eval_path(env_id, env_kwargs)
+        assert path.is_file(), f"{path} is missing; write it with {recipe.evaluate_command(env_id, env_kwargs)}"
+        document = json.loads(path.read_text())
+        assert (document["num_tasks"], document["seed"]) == (1000, 0), path
+        assert env_setting(document["env_id"], document["env_kwargs"]) == env_setting(env_id, env_kwargs), path
+        assert document["results"][recipe.algo]["mean"] == pytest.approx(result["mean"], abs=1e-9), path
+        if env_id in PROBE_ENV_IDS:
+            behaviour = document["behaviour"][recipe.algo]
+            assert behaviour["trial_return"] == pytest.approx(result["mean"], abs=1e-9), path
+            assert set(PROBE_COLUMNS[env_id]) <= set(behaviour), path

@@ -53,6 +53,9 @@ def test_train_writes_a_complete_run_folder_and_resumes(tmp_path, capsys):
     document = json.loads((out / "eval.json").read_text())
     assert set(document["results"]) == {"trpo_gru", "random"} and document["num_tasks"] == 20
     assert len(document["results"]["trpo_gru"]["per_episode"]) == 5
+    behaviour = document["behaviour"]["trpo_gru"]  # the probe, on the same trials as the score
+    assert behaviour["trial_return"] == document["results"]["trpo_gru"]["mean"]
+    assert 0 <= behaviour["late_best"] <= 1 and 1 <= behaviour["arms_tried"] <= 3
 
     # resume to 3 iterations: one more row, same settings
     assert train.main(["--resume", str(out), "--iterations", "3", "--threads", "1"]) == 0
@@ -84,6 +87,22 @@ def test_train_writes_a_complete_run_folder_and_resumes(tmp_path, capsys):
     with pytest.raises(SystemExit):
         evaluate.main([str(out), "--greedy", "--temperature", "0.5"])
     assert "exclude each other" in capsys.readouterr().err
+
+    # another setting it can play (longer trials), with its behaviour; the probe leaves the score as it is
+    longer = ["--env-kwargs", "num_episodes=7", "--tasks", "10", "--seed", "4"]
+    assert evaluate.main([str(out), *longer, "--json", str(tmp_path / "n7.json")]) == 0
+    assert evaluate.main([str(out), *longer, "--probe", "--json", str(tmp_path / "n7p.json")]) == 0
+    plain, probed = (json.loads((tmp_path / name).read_text()) for name in ("n7.json", "n7p.json"))
+    assert probed["env_kwargs"] == {"num_arms": 3, "num_episodes": 7} and "behaviour" not in plain
+    assert probed["results"] == plain["results"] and len(probed["results"]["trpo_gru"]["per_episode"]) == 7
+    assert probed["behaviour"]["trpo_gru"]["trial_return"] == plain["results"]["trpo_gru"]["mean"]
+    assert "behaviour" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # 4 arms: other observation and action spaces
+        evaluate.main([str(out), "--env-kwargs", "num_arms=4"])
+    assert "cannot play it" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate.main([str(out), "--env", "MetaBandit-v9"])
+    assert "not a registered env ID" in capsys.readouterr().err
 
 
 def test_unknown_algo_lists_the_known_ones(capsys):

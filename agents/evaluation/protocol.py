@@ -334,7 +334,8 @@ def write_results(path: str | Path, document: Mapping[str, Any]) -> None:
 
 
 def format_table(document: Mapping[str, Any]) -> str:
-    """A plain-text table of a results document: name, mean, CI, first and last episode."""
+    """A plain-text table of a results document: name, mean, CI, first and last episode; then
+    the metrics and the behavioural statistics where the document has them."""
     lines = [f"{document['env_id']} {document['env_kwargs']}  ({document['num_tasks']} tasks, seed {document['seed']})"]
     lines.append(f"{'agent':<18} {'mean':>10} {'ci95':>8} {'episode 1':>10} {'last episode':>13}")
     ranked = sorted(document["results"].items(), key=lambda kv: -kv[1]["mean"])
@@ -347,6 +348,11 @@ def format_table(document: Mapping[str, Any]) -> str:
         lines.append("metrics (lists: one value per episode index):")
         for name, metrics in with_metrics:
             values = "  ".join(f"{key} {_format_value(value)}" for key, value in metrics.items())
+            lines.append(f"{name:<18} {values}")
+    if document.get("behaviour"):
+        lines.append("behaviour (agents.evaluation.probe):")
+        for name, statistics in document["behaviour"].items():
+            values = "  ".join(f"{key} {_format_value(value)}" for key, value in statistics.items())
             lines.append(f"{name:<18} {values}")
     return "\n".join(lines)
 

@@ -91,6 +91,35 @@ class Recipe:
         (``eval.json``) are there. A run still training has no ``eval.json`` yet."""
         return self.checkpoint.is_file() and (self.path / "eval.json").is_file()
 
+    def eval_path(self, env_id: str, env_kwargs: Mapping[str, Any]) -> Path:
+        """Where the run folder keeps its agent's evaluation on a setting it serves: ``eval.json``
+        for its training setting, ``eval-<what differs>.json`` for one of :attr:`tested_on`
+        (e.g. ``eval-num_episodes=500.json``, ``eval-MetaMazeLarge-v0.json``), each written by
+        ``scripts/evaluate.py --probe`` (:meth:`evaluate_command`).
+
+        :raises ValueError: for a setting this recipe does not serve.
+        """
+        if not self.matches(env_id, env_kwargs, self.algo):
+            raise ValueError(f"recipe {self.name} does not serve {env_id} {dict(env_kwargs)}")
+        own, setting = env_setting(self.env_id, self.env_kwargs), env_setting(env_id, env_kwargs)
+        if env_id == self.env_id and setting == own:
+            return self.path / "eval.json"
+        if env_id != self.env_id:  # another env: its ID and the kwargs as given
+            parts = [env_id, *(f"{key}={value}" for key, value in env_kwargs.items())]
+        else:
+            parts = [f"{key}={value}" for key, value in setting.items() if own[key] != value]
+        return self.path / f"eval-{'-'.join(parts)}.json"
+
+    def evaluate_command(self, env_id: str, env_kwargs: Mapping[str, Any]) -> str:
+        """The ``scripts/evaluate.py`` command that writes :meth:`eval_path` (1000 held-out tasks, seed 0)."""
+        path = self.eval_path(env_id, env_kwargs)
+        other = [] if path.name == "eval.json" else [
+            *(["--env", env_id] if env_id != self.env_id else []),
+            *(["--env-kwargs", ",".join(f"{k}={v}" for k, v in env_kwargs.items())] if env_kwargs else [])]
+        folder = Path("agents") / "pretrained" / self.name
+        return shlex.join(["python", "scripts/evaluate.py", str(folder), *other, "--tasks", "1000", "--seed", "0",
+                           "--probe", "--json", str(folder / path.name)])
+
     def fingerprint(self) -> str | None:
         """SHA-256 of the shipped checkpoint (``None`` if not trained): results computed
         from an agent record it, so that they can tell when the agent has changed."""

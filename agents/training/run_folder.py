@@ -10,7 +10,8 @@ A run folder (``scripts/train.py --out DIR``) holds::
     checkpoints/         latest.pt (+ iter_NNNNNN.pt snapshots); the suffix is the learner's
                          format (.zip for RecurrentPPO's SB3 model archives)
     learning_curve.png   mean trial return against env steps
-    eval.json            the final evaluation in the results layout (agents.evaluation)
+    eval.json            the final evaluation in the results layout (agents.evaluation), with the
+                         learner's behaviour on bandits and tabular MDPs (agents.evaluation.probe)
 
 Nothing here depends on the algorithm: a learner writes its checkpoints through
 :func:`atomic_write` when :class:`CheckpointSchedule` says so and calls
@@ -430,6 +431,7 @@ def evaluate_with_random(
     num_tasks: int,
     seed: int,
     others: dict[str, Agent] | None = None,
+    probe: bool = False,
 ) -> dict[str, Any]:
     """Score ``agent``, the random policy and any ``others`` on the same held-out tasks;
     the results document.
@@ -441,15 +443,28 @@ def evaluate_with_random(
     :param num_tasks: held-out tasks.
     :param seed: held-out seed.
     :param others: more agents to score beside it (e.g. a reference to normalise by).
+    :param probe: also record ``agent``'s behaviour on the same trials where the env has a
+        behavioural probe (:data:`agents.evaluation.probe.PROBE_ENV_IDS`): the document
+        gains ``"behaviour": {name: statistics}`` (:func:`agents.evaluation.probe.probe`);
+        the scores are the same as without it.
     """
     import gymnasium as gym
 
+    from agents.evaluation.probe import PROBE_ENV_IDS
+    from agents.evaluation.probe import probe as probe_agent
+
     num_actions = int(gym.make(env_id, **env_kwargs).action_space.n)
     agents = {name: agent, "random": RandomAgent(num_actions), **(others or {})}
-    results: dict[str, EvaluationResult] = {
-        key: evaluate(value, env_id, env_kwargs, num_tasks, seed) for key, value in agents.items()
-    }
-    return results_document(env_id, env_kwargs, num_tasks, seed, results)
+    results: dict[str, EvaluationResult] = {}
+    behaviour = None
+    if probe and env_id in PROBE_ENV_IDS and num_tasks >= 2:  # the memory read-out needs two halves
+        probed = probe_agent(agent, env_id, env_kwargs, num_tasks, seed)  # the same trials, recorded
+        results[name], behaviour = probed.evaluation, {name: dict(probed.statistics)}
+    for key, value in agents.items():
+        if key not in results:
+            results[key] = evaluate(value, env_id, env_kwargs, num_tasks, seed)
+    document = results_document(env_id, env_kwargs, num_tasks, seed, results)
+    return document if behaviour is None else {**document, "behaviour": behaviour}
 
 
 def plot_run_curve(folder: RunFolder, spec: RunSpec, note: str = "") -> Path:
