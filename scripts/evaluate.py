@@ -22,13 +22,14 @@ import sys
 # other processes share the cores (measured on a 2-core machine); passive waiting does not.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import gymnasium
+import gymnasium as gym
 import torch
 
 import meta_envs  # noqa: F401  (registers the IDs)
 from agents.training.algorithms import load_run_agent
 from agents.training.cli import add_threads_flag, parse_env_kwargs
 from agents.evaluation import format_table, write_results
+from agents.evaluation.probe import PROBE_ENV_IDS
 from agents.training.run_folder import DEVICES, evaluate_with_random
 from meta_envs.settings import env_setting
 
@@ -70,16 +71,21 @@ def main(argv: list[str] | None = None) -> int:
     seed = spec.eval_seed if args.seed is None else args.seed
     name = f"{spec.algo}-argmax" if args.greedy else spec.algo
     env_id = spec.env_id if args.env is None else args.env
+    if args.probe and env_id not in PROBE_ENV_IDS:
+        parser.error(f"--probe: the behavioural probe knows {', '.join(PROBE_ENV_IDS)}, not {env_id}")
+    if args.probe and tasks < 2:
+        parser.error(f"--probe needs --tasks of at least 2 (its memory read-out is fitted on half the trials), got {tasks}")
     env_kwargs = {**(spec.env_kwargs if env_id == spec.env_id else {}), **args.env_kwargs}
     try:
         env_setting(env_id, env_kwargs)  # a clear error for an unknown ID or kwarg before building it
-        env, trained_on = gymnasium.make(env_id, **env_kwargs), gymnasium.make(spec.env_id, **spec.env_kwargs)
+        env, trained_on = gym.make(env_id, **env_kwargs), gym.make(spec.env_id, **spec.env_kwargs)
     except (TypeError, ValueError) as err:
         parser.error(f"--env/--env-kwargs: {err}")
     if (env.observation_space, env.action_space) != (trained_on.observation_space, trained_on.action_space):
         parser.error(f"the run was trained on {spec.env_id} {spec.env_kwargs}; {env_id} {env_kwargs} has other "
                      f"observation or action spaces ({env.observation_space}, {env.action_space}), so the agent "
                      f"cannot play it")
+    env.close(), trained_on.close()
     document = evaluate_with_random(agent, name, env_id, env_kwargs, tasks, seed, probe=args.probe)
     print(format_table(document))
     if args.json:

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 
 from agents.benchmark.references import load_references, reference_levels
 from agents.benchmark.suites import SUITES
-from agents.evaluation.palette import method_style
+from agents.evaluation.palette import draw_levels, method_style
 from agents.pretrained import RECIPES, find_recipe
 from agents.training.run_folder import RunFolder, read_progress
 
@@ -49,7 +49,9 @@ FAMILIES = {
 
 
 def plot_learning_curves(out: Path) -> list[Path]:
-    """One figure per family with a line per shipped run."""
+    """One figure per family, a panel per shipped run: its training curve and the dashed
+    reference levels (:func:`agents.benchmark.references.reference_levels`, less the run's own
+    ``rl2``), written as ``rl2_learning_curves_<family>.png`` under ``out``."""
     written = []
     for env_id, (family, _) in FAMILIES.items():
         recipes = [r for r in RECIPES if r.env_id == env_id and not r.dataset and r.trained]
@@ -60,11 +62,9 @@ def plot_learning_curves(out: Path) -> list[Path]:
             columns = read_progress(RunFolder(recipe.path))
             ax.plot(columns["env_steps"], columns["mean_trial_return"], lw=1.2, color=method_style("rl2").color,
                     label=f"{_rl2_label(recipe.algo)}, training trials")
-            for name, level in reference_levels(recipe.env_id, recipe.env_kwargs).items():
-                if name != "rl2":  # the curve is the shipped agent's own
-                    paper = name.startswith("paper")
-                    ax.axhline(level, color=method_style("rl2" if paper else name).color, ls=":" if paper else "--",
-                               lw=1.0, label=f"{'paper RL²' if paper else name} {level:.4g}")
+            levels = reference_levels(recipe.env_id, recipe.env_kwargs)
+            levels.pop("rl2", None)  # the curve is the shipped agent's own
+            draw_levels(ax, levels)
             setting = ", ".join(f"{key}={value}" for key, value in recipe.env_kwargs.items())
             ax.set_title(f"{env_id} {setting}", fontsize=8)
             ax.set_xlabel("env steps", fontsize=8)

@@ -51,7 +51,7 @@ def test_each_served_setting_has_its_own_evaluation_file_and_command():
     longer = {"num_arms": 5, "num_episodes": 500}
     assert bandit.eval_path("MetaBandit-v0", longer) == bandit.path / "eval-num_episodes=500.json"
     assert bandit.evaluate_command("MetaBandit-v0", longer) == (
-        "python scripts/evaluate.py agents/pretrained/trpo_gru-bandit-k5-n100 --env-kwargs num_arms=5,num_episodes=500 "
+        "python scripts/evaluate.py agents/pretrained/trpo_gru-bandit-k5-n100 --env-kwargs num_episodes=500 "
         "--tasks 1000 --seed 0 --probe --json agents/pretrained/trpo_gru-bandit-k5-n100/eval-num_episodes=500.json")
     maze = pretrained.find_recipe("MetaMaze-v0")
     assert maze.eval_path("MetaMazeLarge-v0", {}) == maze.path / "eval-MetaMazeLarge-v0.json"

@@ -96,7 +96,13 @@ def test_train_writes_a_complete_run_folder_and_resumes(tmp_path, capsys):
     assert probed["env_kwargs"] == {"num_arms": 3, "num_episodes": 7} and "behaviour" not in plain
     assert probed["results"] == plain["results"] and len(probed["results"]["trpo_gru"]["per_episode"]) == 7
     assert probed["behaviour"]["trpo_gru"]["trial_return"] == plain["results"]["trpo_gru"]["mean"]
-    assert "behaviour" in capsys.readouterr().out
+    assert "behaviour (agents.evaluation.probe):" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # the probe has no statistics for mazes, and its read-out needs two trials
+        evaluate.main([str(out), "--env", "MetaMaze-v0", "--probe"])
+    assert "the behavioural probe knows" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate.main([str(out), "--tasks", "1", "--probe"])
+    assert "--tasks of at least 2" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # 4 arms: other observation and action spaces
         evaluate.main([str(out), "--env-kwargs", "num_arms=4"])
     assert "cannot play it" in capsys.readouterr().err

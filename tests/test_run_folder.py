@@ -2,6 +2,8 @@
 
 import csv
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -13,6 +15,7 @@ from agents.training.run_folder import (
     atomic_write,
     read_progress,
     resolve_device,
+    wall_time_axis,
 )
 
 
@@ -143,3 +146,16 @@ def test_stop_signal_asks_once_then_interrupts():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_wall_time_axis_sums_each_iterations_own_time_and_maps_back():
+    # two iterations of 1000 steps: 1 s at 1000 steps/s, then 2 s at 500 steps/s
+    to_hours, to_steps = wall_time_axis([1000, 2000], [1000, 500])
+    assert to_hours(np.array([1000.0, 2000.0])) * 3600 == pytest.approx([1.0, 3.0])
+    assert to_hours(np.array([3000.0])) * 3600 == pytest.approx([5.0])  # linear past the end, at the last rate
+    x = np.array([-500.0, 0.0, 400.0, 1500.0, 2600.0])
+    assert to_steps(to_hours(x)) == pytest.approx(x)
+    for steps, rates in (([1000], [1000]), ([1000, 1000], [1000, 500]), ([1000, 2000], [1000, 0]),
+                         ([1000, 2000], [1000, float("nan")]), ([1000, 2000], [1000])):
+        with pytest.raises(ValueError, match="wall-time axis"):
+            wall_time_axis(steps, rates)

@@ -141,12 +141,14 @@ def cell_normalizer(cell: SuiteCell, results: Mapping[str, Mapping[str, Any]]) -
 
 
 def reference_levels(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, float]:
-    """Mean trial returns to draw beside a learning curve of ``env_id`` with ``env_kwargs``:
-    ``random``, ``greedy`` (where the family has it), the cell's reference (Bayes-optimal,
-    Gittins, or the best classic baseline by its score there, e.g. ``beb``) and the shipped ``rl2`` agent (left out while it differs from the
-    one the references scored), from the first suite cell with the same full setting, and
-    ``paper rl2``, the paper's RL² score where its Tables 1–2 have the setting; empty if
-    neither has it.
+    """Mean trial returns to draw beside a learning curve of ``env_id`` with ``env_kwargs``.
+
+    From the first suite cell with the same full setting: ``random``, ``greedy`` (where the
+    family has it), the cell's reference (Bayes-optimal, Gittins, or the best classic
+    baseline by its score there, e.g. ``beb``; left out while the stored results lack it)
+    and the shipped ``rl2`` agent (left out while it differs from the one the references
+    scored). From the paper: ``paper rl2``, its RL² score where Tables 1–2 have the setting.
+    Empty if neither has it.
 
     :param env_id: a registered meta_envs ID.
     :param env_kwargs: its kwargs (defaults are filled in before comparing).
@@ -163,8 +165,11 @@ def reference_levels(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, fl
             if not levels and cell.env_id == env_id and env_setting(cell.env_id, cell.env_kwargs) == setting:
                 entry = load_references(suite, rl2_current=False)[cell.name]
                 current = entry.get("rl2_checkpoint") == rl2_fingerprint(cell)
-                reference = cell_normalizer(cell, entry["results"]).reference
-                names = ("random", "greedy", reference, *(("rl2",) if current else ()))
+                try:
+                    reference = (cell_normalizer(cell, entry["results"]).reference,)
+                except ValueError:  # the cell's references are not computed yet
+                    reference = ()
+                names = ("random", "greedy", *reference, *(("rl2",) if current else ()))
                 levels = {name: entry["results"][name]["mean"] for name in names if name in entry["results"]}
     for table_name, layout in TABLE_LAYOUTS.items():
         if layout.env_id != env_id:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
+from collections.abc import Mapping
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,3 +71,18 @@ def method_style(name: str) -> Style:
     if name in STYLES:
         return STYLES[name]
     return OTHER_STYLES[zlib.crc32(name.encode()) % len(OTHER_STYLES)]
+
+
+def draw_levels(ax: Any, levels: Mapping[str, float]) -> None:
+    """A horizontal line per level on the matplotlib axes ``ax``, labelled with its value:
+    dashed in its method's colour, or dotted for the paper's number (``"paper rl2"``) in that
+    method's colour.
+
+    :param levels: name -> mean trial return (e.g. :func:`agents.benchmark.references.reference_levels`).
+    """
+    for name, value in levels.items():
+        paper = name.startswith("paper ")
+        method = name.removeprefix("paper ")
+        label = ("paper RL²" if method == "rl2" else f"paper {method}") if paper else name
+        ax.axhline(value, color=method_style(method).color, lw=1.0, ls=":" if paper else "--",
+                   label=f"{label} {value:.4g}")

@@ -42,7 +42,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import gymnasium
+import gymnasium as gym
 import numpy as np
 
 import meta_envs
@@ -179,7 +179,7 @@ def make_agent(spec: str, env_id: str, env_kwargs: Mapping[str, Any] | None = No
     if ":" in spec:
         return load_factory(spec)(env_id, env_kwargs, seed)
     if spec == "random_dirichlet":
-        return DirichletRandomAgent(int(gymnasium.make(env_id, **env_kwargs).action_space.n))
+        return DirichletRandomAgent(int(gym.make(env_id, **env_kwargs).action_space.n))
     if spec == "win_stay_lose_shift" and env_id == "MetaBandit-v0":
         return WinStayLoseShiftAgent(int(env_setting(env_id, env_kwargs)["num_arms"]))
     family = FAMILIES.get(env_id)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.evaluation import Agent
+from agents.training.cli import format_kwargs
 from meta_envs.settings import env_setting
 
 #: where the shipped run folders live (inside the package)
@@ -101,21 +102,23 @@ class Recipe:
         """
         if not self.matches(env_id, env_kwargs, self.algo):
             raise ValueError(f"recipe {self.name} does not serve {env_id} {dict(env_kwargs)}")
-        own, setting = env_setting(self.env_id, self.env_kwargs), env_setting(env_id, env_kwargs)
-        if env_id == self.env_id and setting == own:
+        changed = self._changed_kwargs(env_id, env_kwargs)
+        if env_id == self.env_id and not changed:
             return self.path / "eval.json"
-        if env_id != self.env_id:  # another env: its ID and the kwargs as given
-            parts = [env_id, *(f"{key}={value}" for key, value in env_kwargs.items())]
-        else:
-            parts = [f"{key}={value}" for key, value in setting.items() if own[key] != value]
+        parts = [*([env_id] if env_id != self.env_id else []), *(f"{key}={value}" for key, value in changed.items())]
         return self.path / f"eval-{'-'.join(parts)}.json"
+
+    def _changed_kwargs(self, env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The kwargs of ``(env_id, env_kwargs)`` that ``scripts/evaluate.py --env-kwargs`` must give:
+        those that differ from the run's own setting (same env) or from ``env_id``'s defaults."""
+        base = env_setting(self.env_id, self.env_kwargs) if env_id == self.env_id else env_setting(env_id, {})
+        return {key: value for key, value in env_setting(env_id, env_kwargs).items() if base[key] != value}
 
     def evaluate_command(self, env_id: str, env_kwargs: Mapping[str, Any]) -> str:
         """The ``scripts/evaluate.py`` command that writes :meth:`eval_path` (1000 held-out tasks, seed 0)."""
-        path = self.eval_path(env_id, env_kwargs)
-        other = [] if path.name == "eval.json" else [
-            *(["--env", env_id] if env_id != self.env_id else []),
-            *(["--env-kwargs", ",".join(f"{k}={v}" for k, v in env_kwargs.items())] if env_kwargs else [])]
+        path, changed = self.eval_path(env_id, env_kwargs), self._changed_kwargs(env_id, env_kwargs)
+        other = [*(["--env", env_id] if env_id != self.env_id else []),
+                 *(["--env-kwargs", format_kwargs(changed)] if changed else [])]
         folder = Path("agents") / "pretrained" / self.name
         return shlex.join(["python", "scripts/evaluate.py", str(folder), *other, "--tasks", "1000", "--seed", "0",
                            "--probe", "--json", str(folder / path.name)])
@@ -128,7 +131,7 @@ class Recipe:
     def train_argv(self, out: Path | None = None) -> list[str]:
         """``scripts/train.py`` arguments that train this recipe from scratch into ``out``
         (default: its own run folder; :meth:`resume_argv` continues a started one)."""
-        kwargs = ",".join(f"{key}={value}" for key, value in self.env_kwargs.items())
+        kwargs = format_kwargs(self.env_kwargs)
         return ["--algo", self.algo, "--env", self.env_id, *(["--env-kwargs", kwargs] if kwargs else []), *self.flags,
                 "--out", str(self.path if out is None else out)]
 

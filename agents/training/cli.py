@@ -8,6 +8,7 @@ import dataclasses
 import inspect
 import textwrap
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -33,6 +34,12 @@ def parse_env_kwargs(text: str) -> dict[str, Any]:
             raise ValueError(f"--env-kwargs gives {name!r} twice")
         result[name] = parse_value(raw)
     return result
+
+
+def format_kwargs(kwargs: Mapping[str, Any]) -> str:
+    """``{"num_arms": 10, "num_episodes": 100}`` -> ``"num_arms=10,num_episodes=100"``, the spelling
+    :func:`parse_env_kwargs` reads (``""`` for no kwargs)."""
+    return ",".join(f"{name}={value}" for name, value in kwargs.items())
 
 
 def parse_value(raw: str) -> Any:

@@ -27,7 +27,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -365,6 +365,37 @@ def read_progress(folder: RunFolder) -> dict[str, list[float]]:
     return {k: [float(r[k]) if r[k] != "" else math.nan for r in rows] for k in (rows[0] if rows else {})}
 
 
+def wall_time_axis(steps: Sequence[float], rates: Sequence[float]) -> tuple[Callable, Callable]:
+    """The maps env steps -> training hours and back for a learning curve's top axis.
+
+    The wall time at an iteration is the sum of the iterations' own times (their env steps
+    over their ``env_steps_per_s``: rollout + update), so that pauses between sessions and
+    evaluations do not count; beyond the ends both maps go on linearly, where the axis
+    margins lie.
+
+    :param steps: each iteration's cumulative ``env_steps``, increasing.
+    :param rates: each iteration's ``env_steps_per_s``, positive.
+    :raises ValueError: for fewer than two iterations, steps that do not increase or rates that are not positive.
+    """
+    at, rates = np.array([0.0, *steps]), np.asarray(rates, dtype=float)
+    if len(at) < 3 or len(rates) != len(at) - 1 or not np.all(np.diff(at) > 0) or not np.all(rates > 0):
+        raise ValueError("the wall-time axis needs two or more iterations with increasing env_steps and positive rates")
+    hours = np.concatenate([[0.0], np.cumsum(np.diff(at) / rates)]) / 3600
+    slope_in, slope_out = (hours[1] - hours[0]) / (at[1] - at[0]), (hours[-1] - hours[-2]) / (at[-1] - at[-2])
+
+    def to_hours(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        return np.where(x < 0, x * slope_in, np.where(x > at[-1], hours[-1] + (x - at[-1]) * slope_out,
+                                                      np.interp(x, at, hours)))
+
+    def to_steps(h: np.ndarray) -> np.ndarray:
+        h = np.asarray(h, dtype=float)
+        return np.where(h < 0, h / slope_in, np.where(h > hours[-1], at[-1] + (h - hours[-1]) / slope_out,
+                                                      np.interp(h, hours, at)))
+
+    return to_hours, to_steps
+
+
 def plot_learning_curve(folder: RunFolder, title: str, levels: dict[str, float] | None = None) -> Path:
     """Plot ``mean_trial_return`` against ``env_steps`` from ``progress.csv`` into
     ``learning_curve.png``, with a dashed horizontal line per level in its method's
@@ -381,37 +412,22 @@ def plot_learning_curve(folder: RunFolder, title: str, levels: dict[str, float] 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agents.evaluation.palette import method_style
+    from agents.evaluation.palette import draw_levels
 
     columns = read_progress(folder)
     steps = columns.get("env_steps", [])
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     ax.plot(steps, columns.get("mean_trial_return", []), lw=1.5, color="#d62728", label="this run (training trials)")
     rates = columns.get("env_steps_per_s", [])
-    if len(steps) > 1 and len(rates) == len(steps) and all(rate > 0 for rate in rates):
-        # the wall time is the sum of the iterations' own (rollout + update), so that pauses
-        # between sessions and evaluations do not count
-        at = np.array([0.0, *steps])
-        hours = np.concatenate([[0.0], np.cumsum(np.diff(at) / np.array(rates))]) / 3600
-        slope_in, slope_out = (hours[1] - hours[0]) / (at[1] - at[0]), (hours[-1] - hours[-2]) / (at[-1] - at[-2])
-
-        def to_hours(x: np.ndarray) -> np.ndarray:  # linear beyond the ends, where the axis margins lie
-            x = np.asarray(x, dtype=float)
-            return np.where(x < 0, x * slope_in, np.where(x > at[-1], hours[-1] + (x - at[-1]) * slope_out,
-                                                          np.interp(x, at, hours)))
-
-        def to_steps(h: np.ndarray) -> np.ndarray:
-            h = np.asarray(h, dtype=float)
-            return np.where(h < 0, h / slope_in, np.where(h > hours[-1], at[-1] + (h - hours[-1]) / slope_out,
-                                                          np.interp(h, hours, at)))
-
-        top = ax.secondary_xaxis("top", functions=(to_hours, to_steps))
+    try:
+        functions = wall_time_axis(steps, rates)
+    except ValueError:  # an older progress.csv without the rates, or a single iteration: no time axis
+        functions = None
+    if functions is not None:
+        top = ax.secondary_xaxis("top", functions=functions)
         top.set_xlabel("training wall time (hours: rollout + update)", fontsize=8)
         top.tick_params(labelsize=8)
-    for name, value in (levels or {}).items():
-        paper = name.startswith("paper ")  # "paper rl2": the paper's number, in its method's colour, dotted
-        style = method_style(name.removeprefix("paper ").split(" ")[0])
-        ax.axhline(value, color=style.color, lw=1.0, ls=":" if paper else "--", label=f"{name} {value:.4g}")
+    draw_levels(ax, levels or {})
     ax.set_xlabel("env steps")
     ax.set_ylabel("mean trial return")
     ax.set_title(title, fontsize=9)
@@ -451,14 +467,14 @@ def evaluate_with_random(
     import gymnasium as gym
 
     from agents.evaluation.probe import PROBE_ENV_IDS
-    from agents.evaluation.probe import probe as probe_agent
+    from agents.evaluation.probe import probe as run_probe
 
     num_actions = int(gym.make(env_id, **env_kwargs).action_space.n)
     agents = {name: agent, "random": RandomAgent(num_actions), **(others or {})}
     results: dict[str, EvaluationResult] = {}
     behaviour = None
     if probe and env_id in PROBE_ENV_IDS and num_tasks >= 2:  # the memory read-out needs two halves
-        probed = probe_agent(agent, env_id, env_kwargs, num_tasks, seed)  # the same trials, recorded
+        probed = run_probe(agent, env_id, env_kwargs, num_tasks, seed)  # the same trials, recorded
         results[name], behaviour = probed.evaluation, {name: dict(probed.statistics)}
     for key, value in agents.items():
         if key not in results:
@@ -468,9 +484,11 @@ def evaluate_with_random(
 
 
 def plot_run_curve(folder: RunFolder, spec: RunSpec, note: str = "") -> Path:
-    """The run's ``learning_curve.png``: titled with its filled-in setting, with the random
-    policy, the cell's reference and the shipped RL² agent where a suite cell has the setting, and the
-    paper's RL² where its tables have it (:func:`agents.benchmark.references.reference_levels`).
+    """The run's ``learning_curve.png``: titled with its filled-in setting, with the levels of
+    :func:`agents.benchmark.references.reference_levels` (the random policy, greedy, the cell's
+    reference and the shipped RL² agent where a suite cell has the setting; the paper's RL²
+    where its tables have it). A shipped run's own folder leaves out the ``rl2`` line: it
+    would be the run itself.
 
     :param note: appended to the title (e.g. a sweep trial's config and seed).
     """

@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from agents.training.cli import format_kwargs
 from meta_envs.settings import env_setting
 from meta_envs.validation import check_int
 
@@ -316,7 +317,7 @@ def summarize(
             if reference in results:
                 low, high = results["random"]["mean"], results[reference]["mean"]
                 normalized[seed] = (scores[seed] - low) / (high - low)
-        label = f"c{index} " + (",".join(f"{k}={v}" for k, v in overrides.items()) or "defaults")
+        label = f"c{index} " + (format_kwargs(overrides) or "defaults")
         values = np.array(list(scores.values()))
         entry = {"config": index, "overrides": overrides, "label": label, "scores": scores, "missing_seeds": missing,
                  "mean": float(values.mean()) if scores else math.nan,
