@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"the run was trained on {spec.env_id} {spec.env_kwargs}; {env_id} {env_kwargs} has other "
                      f"observation or action spaces ({env.observation_space}, {env.action_space}), so the agent "
                      f"cannot play it")
-    env.close(), trained_on.close()
+    env.close()
+    trained_on.close()
     document = evaluate_with_random(agent, name, env_id, env_kwargs, tasks, seed, probe=args.probe)
     print(format_table(document))
     if args.json:

@@ -205,6 +205,13 @@ _SERVES_500 = ("It is also the n=500 reference, not retrained: nothing in its in
 _MDP = ("--steps-per-iteration", "50000", "--entropy-coef", "0.01", "--gae-lambda", "0.3", "--cell", "layernorm_gru",
         "--update-gate-bias", "1.0", "--threads", "1")
 
+def _mdp(episodes: int, trials: int, timesteps: int, *flags: str, note: str) -> Recipe:
+    """The tabular-MDP recipe for ``episodes`` episodes per trial: PPO with :data:`_MDP`,
+    ``trials`` trials per iteration, ``timesteps`` env steps; ``flags``: more (a warm start)."""
+    return Recipe(f"ppo_gru-mdp-n{episodes}", "MetaTabularMDP-v0", {"num_episodes": episodes},
+                  (*_MDP, "--num-envs", str(trials), "--timesteps", str(timesteps), *flags), algo="ppo_gru", note=note)
+
+
 #: every shipped (or to-be-trained) reference agent
 RECIPES: tuple[Recipe, ...] = (
     _bandit(5, 10, "--timesteps", "2000000", "--threads", "1"),
@@ -220,25 +227,20 @@ RECIPES: tuple[Recipe, ...] = (
     _bandit(10, 100, *_COUNTING, note="the k=5,n=100 recipe (docs/rl2_ablation.md). " + _SERVES_500,
             also_serves=(500,)),
     _bandit(50, 100, *_COUNTING, note="the k=5,n=100 recipe (docs/rl2_ablation.md)"),
-    Recipe("ppo_gru-mdp-n10", "MetaTabularMDP-v0", {"num_episodes": 10},
-           (*_MDP, "--num-envs", "500", "--timesteps", "300000000"), algo="ppo_gru",
-           note="the PPO rule on the RL² engine with the layer-normalised GRU, GAE λ 0.3 and a 0.01 entropy bonus: "
-                "at equal steps it led TRPO with the same network by 4 at 6M steps (116.7 against 112.7; the "
-                "paper's GRU under TRPO: 112.7), and it kept rising where TRPO's had flattened; shipped at "
-                "141.8M steps, still gaining about 0.1 per million (docs/rl2_ablation.md)"),
-    Recipe("ppo_gru-mdp-n25", "MetaTabularMDP-v0", {"num_episodes": 25},
-           (*_MDP, "--num-envs", "200", "--timesteps", "150000000", "--init-from", "agents/pretrained/ppo_gru-mdp-n10"),
-           algo="ppo_gru",
-           note="the n=10 recipe with as many steps per iteration (200 trials of 250 steps), warm-started from the "
-                "n=10 run's checkpoint at 107M steps (before that run was shipped at 141.8M: the network is the "
-                "same for every n); flat at 434-435 held-out from 100M steps on, 2.5% below the paper "
-                "(docs/rl2_ablation.md)"),
-    Recipe("ppo_gru-mdp-n50", "MetaTabularMDP-v0", {"num_episodes": 50},
-           (*_MDP, "--num-envs", "100", "--timesteps", "100000000", "--init-from", "agents/pretrained/ppo_gru-mdp-n25"),
-           algo="ppo_gru",
-           note="the n=25 recipe with as many steps per iteration (100 trials of 500 steps), warm-started from the "
-                "n=25 run's checkpoint at 100M steps (before it was shipped at 105.2M); shipped at 5.65M steps, "
-                "917.5 held-out, at the edge of 2% below the paper (docs/rl2_ablation.md)"),
+    _mdp(10, 500, 300_000_000,
+         note="the PPO rule on the RL² engine with the layer-normalised GRU, GAE λ 0.3 and a 0.01 entropy bonus: "
+              "at equal steps it led TRPO with the same network by 4 at 6M steps (116.7 against 112.7; the "
+              "paper's GRU under TRPO: 112.7), and it kept rising where TRPO's had flattened; shipped at "
+              "141.8M steps, still gaining about 0.1 per million (docs/rl2_ablation.md)"),
+    _mdp(25, 200, 150_000_000, "--init-from", "agents/pretrained/ppo_gru-mdp-n10",
+         note="the n=10 recipe with as many steps per iteration (200 trials of 250 steps), warm-started from the "
+              "n=10 run's checkpoint at 107M steps (before that run was shipped at 141.8M: the network is the "
+              "same for every n); flat at 434-435 held-out from 100M steps on, 2.6% below the paper "
+              "(docs/rl2_ablation.md)"),
+    _mdp(50, 100, 100_000_000, "--init-from", "agents/pretrained/ppo_gru-mdp-n25",
+         note="the n=25 recipe with as many steps per iteration (100 trials of 500 steps), warm-started from the "
+              "n=25 run's checkpoint at 100M steps (before it was shipped at 105.2M); shipped at 5.65M steps, "
+              "917.5 held-out, at the edge of 2% below the paper (docs/rl2_ablation.md)"),
     Recipe("trpo_gru-maze", "MetaMaze-v0", {},
            ("--num-envs", "200", "--timesteps", "100000000", "--threads", "1"),
            note="the paper's navigation settings (GAE λ 0.99, 50,000 steps per iteration; agents.rl2.config."
