@@ -205,11 +205,14 @@ _SERVES_500 = ("It is also the n=500 reference, not retrained: nothing in its in
 _MDP = ("--steps-per-iteration", "50000", "--entropy-coef", "0.01", "--gae-lambda", "0.3", "--cell", "layernorm_gru",
         "--update-gate-bias", "1.0", "--threads", "1")
 
-def _mdp(episodes: int, trials: int, timesteps: int, *flags: str, note: str) -> Recipe:
+def _mdp(episodes: int, trials: int, timesteps: int, *flags: str, note: str,
+         also_serves: tuple[int, ...] = ()) -> Recipe:
     """The tabular-MDP recipe for ``episodes`` episodes per trial: PPO with :data:`_MDP`,
-    ``trials`` trials per iteration, ``timesteps`` env steps; ``flags``: more (a warm start)."""
+    ``trials`` trials per iteration, ``timesteps`` env steps; ``flags``: more (a warm start);
+    ``also_serves``: longer trials its agent plays without retraining."""
     return Recipe(f"ppo_gru-mdp-n{episodes}", "MetaTabularMDP-v0", {"num_episodes": episodes},
-                  (*_MDP, "--num-envs", str(trials), "--timesteps", str(timesteps), *flags), algo="ppo_gru", note=note)
+                  (*_MDP, "--num-envs", str(trials), "--timesteps", str(timesteps), *flags), algo="ppo_gru", note=note,
+                  tested_on=tuple(("MetaTabularMDP-v0", {"num_episodes": n}) for n in also_serves))
 
 
 #: every shipped (or to-be-trained) reference agent
@@ -241,6 +244,11 @@ RECIPES: tuple[Recipe, ...] = (
          note="the n=25 recipe with as many steps per iteration (100 trials of 500 steps), warm-started from the "
               "n=25 run's checkpoint at 100M steps (before it was shipped at 105.2M); shipped at 5.65M steps, "
               "917.5 held-out, at the edge of 2% below the paper (docs/rl2_ablation.md)"),
+    _mdp(75, 67, 100_000_000, "--init-from", "agents/pretrained/ppo_gru-mdp-n50",
+         note="the n=50 recipe with as many steps per iteration (67 trials of 750 steps: 50,250), warm-started from "
+              "the n=50 run's checkpoint at 5.65M steps (the one first shipped). It is also the n=100 reference, "
+              "not retrained: nothing in its input depends on the trial's length (docs/rl2_ablation.md)",
+         also_serves=(100,)),
     Recipe("trpo_gru-maze", "MetaMaze-v0", {},
            ("--num-envs", "200", "--timesteps", "100000000", "--threads", "1"),
            note="the paper's navigation settings (GAE λ 0.99, 50,000 steps per iteration; agents.rl2.config."
