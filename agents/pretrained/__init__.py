@@ -205,6 +205,7 @@ _SERVES_500 = ("It is also the n=500 reference, not retrained: nothing in its in
 _MDP = ("--steps-per-iteration", "50000", "--entropy-coef", "0.01", "--gae-lambda", "0.3", "--cell", "layernorm_gru",
         "--update-gate-bias", "1.0", "--threads", "1")
 
+
 def _mdp(episodes: int, trials: int, timesteps: int, *flags: str, note: str,
          also_serves: tuple[int, ...] = ()) -> Recipe:
     """The tabular-MDP recipe for ``episodes`` episodes per trial: PPO with :data:`_MDP`,
@@ -243,7 +244,8 @@ RECIPES: tuple[Recipe, ...] = (
     _mdp(50, 100, 100_000_000, "--init-from", "agents/pretrained/ppo_gru-mdp-n25",
          note="the n=25 recipe with as many steps per iteration (100 trials of 500 steps), warm-started from the "
               "n=25 run's checkpoint at 100M steps (before it was shipped at 105.2M); shipped at 5.65M steps, "
-              "917.5 held-out, at the edge of 2% below the paper (docs/rl2_ablation.md)"),
+              "917.5 held-out, at the edge of 2% below the paper; continued to 23.1M it did not improve "
+              "(docs/ablations/ppo_ln_mdp50_continued_to_23M, docs/rl2_ablation.md)"),
     _mdp(75, 67, 100_000_000, "--init-from", "agents/pretrained/ppo_gru-mdp-n50",
          note="the n=50 recipe with as many steps per iteration (67 trials of 750 steps: 50,250), warm-started from "
               "the n=50 run's checkpoint at 5.65M steps (the one first shipped). It is also the n=100 reference, "
