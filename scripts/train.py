@@ -77,7 +77,8 @@ def build_parser(algorithm: Algorithm | None) -> argparse.ArgumentParser:
     parser.add_argument(
         "--init-from", metavar="DIR",
         help="start a new run from the networks of DIR's latest checkpoint (a warm start, e.g. from a "
-        "shorter-trial setting; same networks, any learner of the same engine)",
+        "shorter-trial setting; same networks, any learner of the same engine; a --hidden-size or "
+        "--value-hidden-size that is a whole multiple of DIR's widens its network)",
     )
     parser.add_argument("--eval-tasks", type=int, default=None, help="held-out tasks of the final evaluation (default: 1000)")
     parser.add_argument("--eval-seed", type=int, default=None, help="held-out task seed (default: 0)")

@@ -33,6 +33,7 @@ from agents.rl2.ppo import PPORule
 from agents.rl2.rollout import TrialCollector
 from agents.rl2.trials import TrialData, compute_gae, masked_mean
 from agents.rl2.trpo import TRPORule
+from agents.rl2.widen import widen_recurrent_net
 
 #: the update rule of each config type, and the ``--algo`` name of its learner
 RULES: dict[type[RL2Config], tuple[type[TRPORule] | type[PPORule], str]] = {
@@ -148,7 +149,7 @@ class RL2Trainer:
     ) -> None:
         if type(config) not in RULES:
             raise TypeError(f"config must be one of {[t.__name__ for t in RULES]}, got {type(config).__name__}")
-        self.config, self.device = config, device
+        self.config, self.device, self.seed = config, device, seed
         observation_space, num_actions = env_spaces(env_id, env_kwargs)
         self.image = is_image_space(observation_space["obs"])
         task_size = task_feature_size(env_id, env_kwargs) if config.value_task_features else 0
@@ -275,7 +276,11 @@ class RL2Trainer:
         """Start from the policy and value networks of another run's latest checkpoint (a
         warm start); optimiser states, generators and counters stay this run's.
 
-        :param run_dir: a run folder of either RL² learner with the same networks.
+        A network of this run that is a whole multiple wider than theirs (``hidden_size``,
+        ``value_hidden_size``) starts as their network widened (:mod:`agents.rl2.widen`):
+        nearly the same function, with room for more state.
+
+        :param run_dir: a run folder of either RL² learner with the same networks, or narrower ones.
         :raises InitFromError: if it has no checkpoint, or networks of another shape (the
             fields that differ are named).
         """
@@ -285,10 +290,22 @@ class RL2Trainer:
         state = torch.load(path, map_location="cpu", weights_only=True)
         theirs = {"cell": "gru", **state["config"]}  # runs from before the cell choice used the GRU
         theirs.setdefault("value_task_features", False)  # runs from before the option had none
+        widths = {"hidden_size": "policy", "value_hidden_size": "value"}
         shape_fields = ("hidden_size", "embedding_size", "value_hidden_size", "cell", "value_task_features")
-        differ = {f: (theirs[f], getattr(self.config, f)) for f in shape_fields if theirs[f] != getattr(self.config, f)}
+        differ = {
+            f: (theirs[f], getattr(self.config, f)) for f in shape_fields
+            if theirs[f] != getattr(self.config, f)
+            and not (f in widths and getattr(self.config, f) > theirs[f] and getattr(self.config, f) % theirs[f] == 0)
+        }
         if differ:
-            raise InitFromError(f"--init-from {run_dir}: its networks differ from this run's (theirs, ours): {differ}")
+            raise InitFromError(
+                f"--init-from {run_dir}: its networks differ from this run's (theirs, ours): {differ}; a width "
+                "may only grow, by a whole multiple"
+            )
+        generator = torch.Generator().manual_seed(self.seed)
+        for field, net in widths.items():
+            if getattr(self.config, field) != theirs[field]:
+                state[net] = widen_recurrent_net(state[net], getattr(self.config, field), generator)
         try:
             self.policy.load_state_dict(state["policy"])
             self.value.load_state_dict(state["value"])
