@@ -226,10 +226,15 @@ def test_init_from_starts_a_new_run_from_another_runs_networks(tmp_path, capsys)
     source_state = torch.load(source / "checkpoints" / "latest.pt", weights_only=True)
     for name, value in trainer.policy.state_dict().items():
         torch.testing.assert_close(value, source_state["policy"][name], rtol=0, atol=0)
+    # "same" there and the cell itself here build the same baseline
+    spelled_out = tmp_path / "spelled_out"
+    assert train.main(["--algo", "trpo_gru", "--iterations", "1", "--init-from", str(source), "--value-cell", "gru",
+                       "--out", str(spelled_out), *TINY]) == 0
     capsys.readouterr()
     # networks of another shape, or no checkpoint: one line, and no half-made run folder
     for flags, expected in [
         (["--init-from", str(source), "--hidden-size", "4"], "networks differ from this run's"),
+        (["--init-from", str(source), "--value-cell", "layernorm_gru"], "'value_cell': ('gru', 'layernorm_gru')"),
         (["--init-from", str(tmp_path / "nothing")], "not found"),
     ]:
         out = tmp_path / "bad"

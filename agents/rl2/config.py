@@ -24,6 +24,11 @@ from meta_envs.validation import check_int, check_number
 FVP_ROUTES = ("jacobian", "kl_grad_diff", "exact")
 
 
+def value_core(cell: str, value_cell: str) -> str:
+    """The value baseline's recurrent core: ``value_cell``, or the policy's ``cell`` where it is ``same``."""
+    return cell if value_cell == "same" else value_cell
+
+
 @dataclasses.dataclass(frozen=True)
 class RL2Config:
     """What shapes an RL² run under any update rule, except the environment, seed and device."""

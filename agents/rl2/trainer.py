@@ -27,7 +27,7 @@ import torch
 
 from agents.training.run_folder import InitFromError, RunFolder, RunSpec, resolve_device, run_iterations
 from agents.rl2.agent import RL2Agent
-from agents.rl2.config import PPOConfig, RL2Config, TRPOConfig
+from agents.rl2.config import PPOConfig, RL2Config, TRPOConfig, value_core
 from agents.rl2.policy import RecurrentNet, ValueNet, is_image_space
 from agents.rl2.ppo import PPORule
 from agents.rl2.rollout import TrialCollector
@@ -81,7 +81,7 @@ def build_networks(
     """
     if config.value_task_features and task_size < 1:
         raise ValueError("value_task_features needs the env's task feature width: task_size >= 1")
-    value_cell = config.cell if config.value_cell == "same" else config.value_cell
+    value_cell = value_core(config.cell, config.value_cell)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         policy = RecurrentNet(
@@ -290,12 +290,14 @@ class RL2Trainer:
         state = torch.load(path, map_location="cpu", weights_only=True)
         theirs = {"cell": "gru", **state["config"]}  # runs from before the cell choice used the GRU
         theirs.setdefault("value_task_features", False)  # runs from before the option had none
+        # "same" on one side and the cell itself on the other build the same baseline
+        theirs["value_cell"] = value_core(theirs["cell"], theirs.get("value_cell", "same"))
+        ours = {**dataclasses.asdict(self.config), "value_cell": value_core(self.config.cell, self.config.value_cell)}
         widths = {"hidden_size": "policy", "value_hidden_size": "value"}
-        shape_fields = ("hidden_size", "embedding_size", "value_hidden_size", "cell", "value_task_features")
+        shape_fields = ("hidden_size", "embedding_size", "value_hidden_size", "cell", "value_cell", "value_task_features")
         differ = {
-            f: (theirs[f], getattr(self.config, f)) for f in shape_fields
-            if theirs[f] != getattr(self.config, f)
-            and not (f in widths and getattr(self.config, f) > theirs[f] and getattr(self.config, f) % theirs[f] == 0)
+            f: (theirs[f], ours[f]) for f in shape_fields
+            if theirs[f] != ours[f] and not (f in widths and ours[f] > theirs[f] and ours[f] % theirs[f] == 0)
         }
         if differ:
             raise InitFromError(
