@@ -5,7 +5,7 @@
     python scripts/probe_agent.py --agent examples.bayes_ucb_agent:make_agent --env-kwargs num_arms=10,num_episodes=100
 
 ``--agent`` is ``rl2`` (the shipped RL² agent of the setting), a baseline's result name,
-``win_stay_lose_shift`` (bandits) or an agent factory ``pkg.mod:make_agent``. Every agent
+``win_stay_lose_shift`` or ``m_run`` (bandits) or an agent factory ``pkg.mod:make_agent``. Every agent
 runs on the same held-out tasks (:func:`agents.evaluation.evaluate`); the statistics are
 defined in :mod:`agents.evaluation.probe`. Prints a Markdown table; ``--out DIR`` also
 writes ``probe.json`` and ``probe.png`` (bandits: the per-pull regret curves; tabular

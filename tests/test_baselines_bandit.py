@@ -16,6 +16,7 @@ import pytest
 from agents.baselines import BaselineUnavailable, RandomAgent
 from agents.baselines.bandit import (
     EpsilonGreedyAgent,
+    MRunAgent,
     OptimisticThompsonAgent,
     ThompsonAgent,
     UCB1Agent,
@@ -179,6 +180,41 @@ def test_greedy_stays_on_a_winner_and_leaves_a_loser():
     start = agent.act(one_hot_observation([-1, -1], [0, 0], 4))
     np.testing.assert_array_equal(start, [0, 0])  # tie_break="first": arm 0
     np.testing.assert_array_equal(agent.act(one_hot_observation([0, 0], [1, 0], 4)), [0, 1])
+
+
+def test_m_run_leaves_at_a_failure_until_a_run_of_m_then_stays():
+    agent = MRunAgent(3, m=2)
+    agent.reset(1, seed=0)
+    pulls = [agent.act(one_hot_observation([-1], [0], 3))[0]]
+    for reward in [1, 0, 1, 1, 0, 0, 1]:  # arm 0 fails after one success; arm 1 pays twice, then sticks
+        pulls.append(agent.act(one_hot_observation([pulls[-1]], [reward], 3))[0])
+    assert pulls == [0, 0, 1, 1, 1, 1, 1, 1]
+    # a new trial starts again at arm 0
+    assert agent.act(one_hot_observation([-1], [0], 3))[0] == 0
+
+
+def test_m_run_plays_greedy_once_every_arm_has_failed():
+    agent = MRunAgent(3, m=5)
+    agent.reset(1, seed=0)
+    arm = agent.act(one_hot_observation([-1], [0], 3))[0]
+    for reward in [0, 1, 0, 0]:  # arm 0 fails; arm 1 pays once, then fails; arm 2 fails
+        arm = agent.act(one_hot_observation([arm], [reward], 3))[0]
+    assert arm == 1  # the best posterior mean: 2/3 against 1/3 and 1/3
+
+
+def test_m_run_with_many_arms_and_few_pulls_beats_greedy():
+    """k = 50, n = 100: a fresh arm is worth more than a mediocre known one, which Greedy
+    keeps pulling (its arms_tried is about 6); the m-run rule keeps looking."""
+    setting = {"num_arms": 50, "num_episodes": 100}
+    m_run = evaluate(make_agent("m_run", ENV, setting), ENV, setting, num_tasks=300, seed=5)
+    greedy = evaluate(make_agent("greedy", ENV, setting), ENV, setting, num_tasks=300, seed=5)
+    difference = m_run.trial_returns - greedy.trial_returns
+    assert difference.mean() > 3 * difference.std(ddof=1) / np.sqrt(len(difference)), (m_run.mean, greedy.mean)
+
+
+def test_m_run_refuses_a_run_below_one():
+    with pytest.raises(ValueError, match="m"):
+        MRunAgent(5, m=0)
 
 
 def test_epsilon_one_is_uniform():

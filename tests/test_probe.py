@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.baselines.bandit import EpsilonGreedyAgent, WinStayLoseShiftAgent
+from agents.baselines.bandit import EpsilonGreedyAgent, MRunAgent, WinStayLoseShiftAgent
 from agents.baselines.random_policy import RandomAgent
 from agents.baselines.tabular_mdp import ModelGreedyAgent
 from agents.evaluation import evaluate
@@ -42,6 +42,17 @@ def test_win_stay_lose_shift_always_stays_after_a_win_and_shifts_at_random() -> 
     assert stats["p_stay_after_win"] == 1.0
     assert stats["p_stay_after_loss"] == pytest.approx(0.2, abs=0.01)
     assert 0.4 < stats["late_best"] < 0.7  # the best arm only by luck
+
+
+def test_m_run_switches_only_to_new_arms_and_stays_after_a_loss_only_from_m_successes() -> None:
+    setting = {"num_arms": 50, "num_episodes": 40}  # too few pulls to try every arm
+    result = probe(MRunAgent(50, m=4), "MetaBandit-v0", setting, num_tasks=300)
+    assert result.statistics["p_switch_to_new"] == 1.0
+    curve = result.curves["p_stay_after_loss_by_successes"]
+    assert len(curve) == 16 and curve[:4] == [0.0] * 4 and all(c == 1.0 for c in curve[4:] if not np.isnan(c))
+    # uniform random switching returns to a tried arm as often as there are tried arms
+    random_switches = probe(RandomAgent(5), "MetaBandit-v0", BANDIT, num_tasks=200).statistics["p_switch_to_new"]
+    assert random_switches < 0.1
 
 
 def test_a_counting_agent_plays_the_empirically_best_arm_and_its_state_holds_the_counts() -> None:

@@ -17,6 +17,15 @@ posterior mean ``(successes + 1) / (pulls + 2)`` given the pulls before, ties al
   (greedy: 1 by construction; Gittins ~0.96; win-stay/lose-shift ~0.7).
 * ``regret_per_pull`` (a curve): the mean of ``max_i p_i - p_{a_t}`` at every pull index.
 
+Two more, kept beside the table's columns (:data:`PROBE_COLUMNS`): ``p_switch_to_new``, the
+share of switches that go to an arm not yet pulled in the trial (uniform random switching
+at k arms: about (k - arms tried) / k; the m-run rule, :class:`~agents.baselines.bandit.MRunAgent`:
+1 until every arm has failed), and the curve ``p_stay_after_loss_by_successes``: the
+chance of staying after a loss given the arm's successes so far, 0 to 14 and 15 or more
+(m-run: 0 below m, 1 from m; a counting agent: rising with the count, since a loss lowers a
+much-paid arm's estimate less). Many arms and few pulls reward an agent that leaves
+mediocre arms for new ones; these two show whether it does.
+
 Tabular MDPs (``MetaTabularMDP-v0``):
 
 * ``per_episode`` (a curve): the mean return of each episode index;
@@ -67,6 +76,9 @@ PROBE_REFERENCES: dict[str, tuple[str, ...]] = {
     "MetaTabularMDP-v0": ("random", "greedy", "psrl"),
 }
 
+#: ``p_stay_after_loss_by_successes`` has one entry per count 0, 1, ..., and a last for this many minus one or more
+_SUCCESS_BINS = 16
+
 #: relative tolerance under which two action values count as tied
 _TIE_TOLERANCE = 1e-9
 
@@ -98,8 +110,10 @@ class ProbeResult:
     :param env_kwargs: its full setting (defaults filled in).
     :param evaluation: the protocol's result for the same trials.
     :param statistics: name -> value, the family's :data:`PROBE_COLUMNS` (``memory_r2``
-        ``None`` for an agent without ``memory``) plus ``memory_r2_<group>`` per statistic group.
-    :param curves: name -> per-index values (``regret_per_pull`` or ``per_episode``).
+        ``None`` for an agent without ``memory``) plus ``memory_r2_<group>`` per statistic group
+        (and, for bandits, ``p_switch_to_new``).
+    :param curves: name -> per-index values (bandits: ``regret_per_pull`` and
+        ``p_stay_after_loss_by_successes``; MDPs: ``per_episode``).
     """
 
     env_id: str
@@ -150,8 +164,9 @@ class _Recorder:
 
 def make_agent(spec: str, env_id: str, env_kwargs: Mapping[str, Any] | None = None, seed: int = 0) -> Agent:
     """An agent by name: ``rl2`` (the shipped RL² agent of the setting, :func:`agents.load_pretrained`),
-    a baseline's result name (:mod:`agents.baselines.registry`), ``win_stay_lose_shift``
-    (bandits), ``random_dirichlet`` (DPT's roll-in policy,
+    a baseline's result name (:mod:`agents.baselines.registry`), ``win_stay_lose_shift`` or
+    ``m_run`` (bandits; :class:`~agents.baselines.bandit.MRunAgent` with Berry et al.'s
+    ``m = round(sqrt(n))``), ``random_dirichlet`` (DPT's roll-in policy,
     :class:`~agents.baselines.random_policy.DirichletRandomAgent`; any family), a run folder of ``scripts/train.py`` (its latest checkpoint; it must have been
     trained on ``env_id``), or an agent factory ``pkg.mod:make_agent`` called as
     ``(env_id, env_kwargs, seed)``.
@@ -159,7 +174,7 @@ def make_agent(spec: str, env_id: str, env_kwargs: Mapping[str, Any] | None = No
     :raises ValueError: for a name that is none of these, saying which are, or a run folder
         trained on another env.
     """
-    from agents.baselines.bandit import WinStayLoseShiftAgent
+    from agents.baselines.bandit import MRunAgent, WinStayLoseShiftAgent
     from agents.baselines.random_policy import DirichletRandomAgent
     from agents.baselines.registry import FAMILIES
     from agents.benchmark.scoring import load_factory
@@ -180,11 +195,17 @@ def make_agent(spec: str, env_id: str, env_kwargs: Mapping[str, Any] | None = No
         return load_factory(spec)(env_id, env_kwargs, seed)
     if spec == "random_dirichlet":
         return DirichletRandomAgent(int(gym.make(env_id, **env_kwargs).action_space.n))
-    if spec == "win_stay_lose_shift" and env_id == "MetaBandit-v0":
-        return WinStayLoseShiftAgent(int(env_setting(env_id, env_kwargs)["num_arms"]))
+    bandit_rules = {}
+    if env_id == "MetaBandit-v0":
+        setting = env_setting(env_id, env_kwargs)
+        num_arms = int(setting["num_arms"])
+        bandit_rules = {"win_stay_lose_shift": lambda: WinStayLoseShiftAgent(num_arms),
+                        "m_run": lambda: MRunAgent(num_arms, max(1, round(np.sqrt(setting["num_episodes"]))))}
+    if spec in bandit_rules:
+        return bandit_rules[spec]()
     family = FAMILIES.get(env_id)
     if family is None or spec not in family.names:
-        known = ["rl2", "random_dirichlet", *(family.names if family else ()), *(["win_stay_lose_shift"] if env_id == "MetaBandit-v0" else [])]
+        known = ["rl2", "random_dirichlet", *(family.names if family else ()), *bandit_rules]
         raise ValueError(
             f"unknown agent {spec!r} for {env_id}; give one of {known}, a run folder or a factory 'pkg.mod:make_agent'"
         )
@@ -252,15 +273,25 @@ def _bandit_statistics(
     on_best = chosen >= posterior_mean.max(axis=2) * (1 - _TIE_TOLERANCE)
     probabilities = np.stack([task.arm_probs for task in tasks])
     regret = probabilities.max(axis=1, keepdims=True) - np.take_along_axis(probabilities, actions, axis=1)
+    switched = ~stayed
+    untried = np.take_along_axis(pulls[:, 1:], actions[:, 1:, None], axis=2)[..., 0] == 0
+    # the arm's successes before the loss (its successes after it: a loss adds none)
+    lost_arm_successes = np.take_along_axis(successes[:, :-1], actions[:, :-1, None], axis=2)[..., 0]
+    by_successes = np.minimum(lost_arm_successes, _SUCCESS_BINS - 1)
     statistics = {
         "p_stay_after_win": _share(stayed, won),
         "p_stay_after_loss": _share(stayed, ~won),
         "arms_tried": float((pulls[:, -1] + one_hot[:, -1] > 0).sum(axis=1).mean()),
         "late_best": float(on_best[:, n // 2:].mean()),
+        "p_switch_to_new": _share(untried, switched),
+    }
+    curves = {
+        "regret_per_pull": regret.mean(axis=0).tolist(),
+        "p_stay_after_loss_by_successes": [_share(stayed, ~won & (by_successes == s)) for s in range(_SUCCESS_BINS)],
     }
     steps = trajectories.memory_steps
     targets = {"pulls": pulls[:, steps].astype(np.float64), "successes": successes[:, steps].astype(np.float64)}
-    return statistics, {"regret_per_pull": regret.mean(axis=0).tolist()}, targets
+    return statistics, curves, targets
 
 
 def _mdp_statistics(
