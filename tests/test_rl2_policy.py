@@ -27,15 +27,17 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 KWARGS = {"num_arms": 3, "num_episodes": 8}
 
 
-def bandit_policy(seed: int = 0, cell: str = "gru") -> RecurrentNet:
+def bandit_policy(seed: int = 0, cell: str = "gru", tied: bool = False) -> RecurrentNet:
     torch.manual_seed(seed)
     space = gym.make("MetaBandit-v0", **KWARGS).observation_space
-    return RecurrentNet(space, KWARGS["num_arms"], hidden_size=16, embedding_size=0, head_gain=1.0, cell=cell)
+    return RecurrentNet(space, KWARGS["num_arms"], hidden_size=16, embedding_size=0, head_gain=1.0, cell=cell,
+                        tied_action_head=tied)
 
 
+@pytest.mark.parametrize("tied", [False, True], ids=["untied", "tied"])
 @pytest.mark.parametrize("cell", CELLS)
-def test_step_by_step_equals_whole_trial_forward(cell):
-    policy = bandit_policy(cell=cell)
+def test_step_by_step_equals_whole_trial_forward(cell, tied):
+    policy = bandit_policy(cell=cell, tied=tied)
     envs = gym.make_vec("MetaBandit-v0", num_envs=4, vectorization_mode="vector_entry_point", **KWARGS)
     observation, _ = envs.reset(seed=0)
     hidden, steps, logits = policy.initial_state(4), [], []
@@ -254,3 +256,57 @@ def test_update_gate_bias_makes_a_new_network_keep_more_of_its_state(cell):
             _, last = net(Observations(vector, None), start)
         kept.append(torch.nn.functional.cosine_similarity(last, start, dim=1).mean().item())
     assert kept[1] > kept[0] + 0.1, kept
+
+
+def _permuted_arms(policy: RecurrentNet, order: torch.Tensor) -> RecurrentNet:
+    """The same net with its arms relabelled: input columns of prev_action and head rows by ``order``."""
+    permuted = bandit_policy(cell="layernorm_gru", tied=policy.tied_actions is not None)
+    permuted.load_state_dict(policy.state_dict())
+    with torch.no_grad():
+        columns = permuted.gru.weight_ih[:, 1:4]  # obs is one constant unit, then the 3 arms
+        columns.copy_(columns[:, order])
+        if policy.tied_actions is None:
+            permuted.head.weight.copy_(permuted.head.weight[order])
+            permuted.head.bias.copy_(permuted.head.bias[order])
+        else:
+            permuted.head_bias.copy_(permuted.head_bias[order])
+    return permuted
+
+
+@pytest.mark.parametrize("tied", [False, True], ids=["untied", "tied"])
+def test_a_tied_head_is_the_input_embedding_of_the_actions(tied):
+    """Relabelling the arms of the input relabels the tied head's outputs with them: its
+    weights are the input weights of prev_action. An untied head has its own weights,
+    which must be relabelled separately."""
+    policy = bandit_policy(cell="layernorm_gru", tied=tied)
+    with torch.no_grad():
+        policy.gru.weight_ih.normal_()
+    order = torch.tensor([2, 0, 1])
+    permuted = _permuted_arms(policy, order)
+    # arms pulled in a trial, as the network sees them: relabelled for the permuted net
+    pulls = torch.tensor([[1, 2, 0, 0, 1], [0, 0, 2, 1, 2]]).T
+    rewards = torch.tensor([[1.0, 0, 1, 1, 0], [0, 1, 1, 0, 1]]).T
+
+    def trial(arms: torch.Tensor) -> Observations:
+        vector = torch.zeros(5, 2, 6)
+        vector[..., 0] = 1.0
+        vector.scatter_(2, 1 + arms.unsqueeze(-1), 1.0)
+        vector[..., 4], vector[..., 5] = rewards, 1.0
+        return Observations(vector, None)
+
+    with torch.no_grad():
+        logits = policy(trial(pulls))[0]
+        relabelled = permuted(trial(torch.argsort(order)[pulls]))[0]
+    torch.testing.assert_close(relabelled, logits[..., order])
+    if tied:  # and the head moves with the input weights
+        with torch.no_grad():
+            policy.gru.weight_ih[32:, 2] += 1.0
+        assert not torch.allclose(policy(trial(pulls))[0][..., 1], logits[..., 1])
+
+
+def test_a_tied_head_needs_the_flat_input_of_the_actions():
+    space = gym.make("MetaBandit-v0", **KWARGS).observation_space
+    with pytest.raises(ValueError, match="embedding_size=0"):
+        RecurrentNet(space, 3, hidden_size=8, embedding_size=4, tied_action_head=True)
+    with pytest.raises(ValueError, match="output_size"):
+        RecurrentNet(space, 1, hidden_size=8, embedding_size=0, tied_action_head=True)

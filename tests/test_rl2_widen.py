@@ -114,3 +114,15 @@ def test_init_from_a_narrower_run_widens_its_networks(tmp_path):
         other = RL2Trainer("MetaBandit-v0", KWARGS, PPOConfig(hidden_size=hidden, value_hidden_size=4, **config), 4, 0, cpu)
         with pytest.raises(InitFromError, match=r"hidden_size.*a width may only grow, by a whole multiple"):
             other.load_networks(str(folder.path))
+    # a tied head on one side only: refused by name
+    tied = RL2Trainer("MetaBandit-v0", KWARGS, PPOConfig(hidden_size=8, value_hidden_size=4, tied_action_head=True,
+                                                          **config), 4, 0, cpu)
+    with pytest.raises(InitFromError, match=r"'tied_action_head': \(False, True\)"):
+        tied.load_networks(str(folder.path))
+
+
+def test_a_tied_head_is_not_widened():
+    space = gym.make("MetaBandit-v0", **KWARGS).observation_space
+    tied = RecurrentNet(space, KWARGS["num_arms"], 8, 0, cell="layernorm_gru", tied_action_head=True)
+    with pytest.raises(ValueError, match="tied action head cannot be widened"):
+        widen_recurrent_net(tied.state_dict(), 16, torch.Generator())

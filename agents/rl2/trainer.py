@@ -86,7 +86,7 @@ def build_networks(
         torch.manual_seed(seed)
         policy = RecurrentNet(
             observation_space, num_actions, config.hidden_size, config.embedding_size, head_gain=0.01,
-            cell=config.cell, update_gate_bias=config.update_gate_bias,
+            cell=config.cell, update_gate_bias=config.update_gate_bias, tied_action_head=config.tied_action_head,
         )
         value = ValueNet(
             observation_space, config.value_hidden_size, config.embedding_size,
@@ -289,12 +289,14 @@ class RL2Trainer:
             raise InitFromError(f"--init-from: {path} not found (a trpo_gru or ppo_gru run folder with a checkpoint)")
         state = torch.load(path, map_location="cpu", weights_only=True)
         theirs = {"cell": "gru", **state["config"]}  # runs from before the cell choice used the GRU
-        theirs.setdefault("value_task_features", False)  # runs from before the option had none
+        for option in ("value_task_features", "tied_action_head"):
+            theirs.setdefault(option, False)  # runs from before the option had none
         # "same" on one side and the cell itself on the other build the same baseline
         theirs["value_cell"] = value_core(theirs["cell"], theirs.get("value_cell", "same"))
         ours = {**dataclasses.asdict(self.config), "value_cell": value_core(self.config.cell, self.config.value_cell)}
         widths = {"hidden_size": "policy", "value_hidden_size": "value"}
-        shape_fields = ("hidden_size", "embedding_size", "value_hidden_size", "cell", "value_cell", "value_task_features")
+        shape_fields = ("hidden_size", "embedding_size", "value_hidden_size", "cell", "value_cell", "value_task_features",
+                        "tied_action_head")
         differ = {
             f: (theirs[f], ours[f]) for f in shape_fields
             if theirs[f] != ours[f] and not (f in widths and ours[f] > theirs[f] and ours[f] % theirs[f] == 0)

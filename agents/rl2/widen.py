@@ -48,6 +48,9 @@ def widen_recurrent_net(
     :return: a state dict for the network of ``hidden_size`` units.
     :raises ValueError: if the state is not a recurrent net's, or the width is not a multiple.
     """
+    if "head_scale" in state:
+        raise ValueError("a net with a tied action head cannot be widened: its head reads the state through the "
+                         "input weights, which widening copies rather than splits")
     if "head.weight" not in state:
         raise ValueError(f"not a RecurrentNet state dict: no 'head.weight' among {sorted(state)}")
     old = state["head.weight"].shape[1]
