@@ -117,3 +117,21 @@ def test_the_command_prints_the_table_and_rejects_unknown_agents(tmp_path: Path)
     assert bad.returncode == 2 and "unknown agent 'gitins'" in bad.stderr
     few = subprocess.run(command[:4] + ["--tasks", "1"], capture_output=True, text=True, cwd=REPO)
     assert few.returncode == 2 and "--tasks must be at least 2" in few.stderr
+
+
+def test_arm_preference_splits_pulls_and_stays_between_the_most_pulled_arms_and_the_rest() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("arm_preference", REPO / "scripts" / "studies" / "arm_preference.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    # arm 2 is pulled most; the agent mostly stays after its wins, never after arm 0's
+    actions = np.array([[2, 2, 2, 0, 1], [2, 2, 0, 2, 2]])
+    rewards = np.array([[1, 1, 0, 1, 0], [0, 1, 1, 1, 0]])
+    rows = study.arm_preference(actions, rewards, num_arms=4, favourites=1)
+    favourite, others = rows["favourites"], rows["others"]
+    assert (favourite["arms"], others["arms"]) == (1, 3)
+    assert favourite["pulls"] == pytest.approx(0.7) and favourite["first_pulls"] == 1.0
+    assert favourite["switch_targets"] == pytest.approx(1 / 4)  # switches 2→0, 0→1, 2→0, 0→2
+    assert favourite["p_stay_after_win"] == pytest.approx(3 / 4)  # its wins at (0,0), (0,1), (1,3) stay, (1,1) leaves
+    assert others["p_stay_after_win"] == 0.0 and others["p_stay_after_loss"] != others["p_stay_after_loss"]  # NaN

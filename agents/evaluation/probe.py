@@ -114,6 +114,7 @@ class ProbeResult:
         (and, for bandits, ``p_switch_to_new``).
     :param curves: name -> per-index values (bandits: ``regret_per_pull`` and
         ``p_stay_after_loss_by_successes``; MDPs: ``per_episode``).
+    :param trajectories: every step the statistics were computed from (not in :meth:`to_dict`).
     """
 
     env_id: str
@@ -121,6 +122,7 @@ class ProbeResult:
     evaluation: EvaluationResult
     statistics: Mapping[str, float | None]
     curves: Mapping[str, list[float]]
+    trajectories: Trajectories | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready ``{"statistics": ..., "curves": ...}`` (the protocol's summary beside)."""
@@ -253,7 +255,7 @@ def probe(
         statistics, curves, targets = _mdp_statistics(trajectories, setting)
     statistics = {"trial_return": evaluation.mean, **statistics}
     statistics.update(_memory_statistics(trajectories, targets))
-    return ProbeResult(env_id, setting, evaluation, statistics, curves)
+    return ProbeResult(env_id, setting, evaluation, statistics, curves, trajectories)
 
 
 def _bandit_statistics(
