@@ -254,9 +254,9 @@ class RecurrentNet(nn.Module):
     :param tied_action_head: the head's weights are the core's candidate-gate input weights
         of ``prev_action`` (transposed), times a learnt scale that starts at ``head_gain``,
         plus its own bias: the output embedding of each action is its input embedding
-        (weight tying, Press and Wolf 2017). What the net learns about repeating or
-        avoiding the action it just took is then learnt for every action at once; an untied
-        head learns it separately per action, from the steps that took it. Needs
+        (weight tying, Press and Wolf 2017): the map from an action's input to its output
+        is learnt through one set of weights rather than two (each still per action, and
+        the bias too). Needs
         ``embedding_size=0``, a flat state and ``output_size`` = the number of actions.
     """
 
