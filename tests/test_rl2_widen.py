@@ -121,8 +121,18 @@ def test_init_from_a_narrower_run_widens_its_networks(tmp_path):
         tied.load_networks(str(folder.path))
 
 
-def test_a_tied_head_is_not_widened():
+def test_a_tied_head_is_not_widened(tmp_path):
     space = gym.make("MetaBandit-v0", **KWARGS).observation_space
     tied = RecurrentNet(space, KWARGS["num_arms"], 8, 0, cell="layernorm_gru", tied_action_head=True)
     with pytest.raises(ValueError, match="tied action head cannot be widened"):
         widen_recurrent_net(tied.state_dict(), 16, torch.Generator())
+    # nor through --init-from, which says so as its own error
+    config = {"steps_per_iteration": 200, "cell": "layernorm_gru", "tied_action_head": True}
+    cpu = torch.device("cpu")
+    narrow = RL2Trainer("MetaBandit-v0", KWARGS, PPOConfig(hidden_size=8, value_hidden_size=4, **config), 4, 0, cpu)
+    folder = RunFolder(tmp_path / "narrow")
+    folder.checkpoints.mkdir(parents=True)
+    torch.save(narrow.state_dict(), folder.latest_checkpoint)
+    wide = RL2Trainer("MetaBandit-v0", KWARGS, PPOConfig(hidden_size=16, value_hidden_size=4, **config), 4, 0, cpu)
+    with pytest.raises(InitFromError, match="tied action head cannot be widened"):
+        wide.load_networks(str(folder.path))

@@ -307,5 +307,6 @@ class MRunAgent(BetaBernoulliAgent):
         return self.choose()
 
     def choose(self) -> np.ndarray:
+        # np.where evaluates both branches: clamp the arm index where every arm has failed
         return np.where(self.arm < self.num_arms, np.minimum(self.arm, self.num_arms - 1),
                         self.posterior_mean.argmax(axis=1))

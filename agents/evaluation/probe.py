@@ -202,7 +202,7 @@ def make_agent(spec: str, env_id: str, env_kwargs: Mapping[str, Any] | None = No
         setting = env_setting(env_id, env_kwargs)
         num_arms = int(setting["num_arms"])
         bandit_rules = {"win_stay_lose_shift": lambda: WinStayLoseShiftAgent(num_arms),
-                        "m_run": lambda: MRunAgent(num_arms, max(1, round(np.sqrt(setting["num_episodes"]))))}
+                        "m_run": lambda: MRunAgent(num_arms, round(np.sqrt(setting["num_episodes"])))}
     if spec in bandit_rules:
         return bandit_rules[spec]()
     family = FAMILIES.get(env_id)

@@ -256,8 +256,8 @@ class RecurrentNet(nn.Module):
         plus its own bias: the output embedding of each action is its input embedding
         (weight tying, Press and Wolf 2017): the map from an action's input to its output
         is learnt through one set of weights rather than two (each still per action, and
-        the bias too). Needs
-        ``embedding_size=0``, a flat state and ``output_size`` = the number of actions.
+        the bias too). Needs ``embedding_size=0``, a flat state and ``output_size`` = the
+        number of actions.
     """
 
     def __init__(

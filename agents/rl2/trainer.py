@@ -309,7 +309,10 @@ class RL2Trainer:
         generator = torch.Generator().manual_seed(self.seed)
         for field, net in widths.items():
             if getattr(self.config, field) != theirs[field]:
-                state[net] = widen_recurrent_net(state[net], getattr(self.config, field), generator)
+                try:
+                    state[net] = widen_recurrent_net(state[net], getattr(self.config, field), generator)
+                except ValueError as error:  # e.g. a tied head, which widening cannot keep
+                    raise InitFromError(f"--init-from {run_dir}: {error}") from None
         try:
             self.policy.load_state_dict(state["policy"])
             self.value.load_state_dict(state["value"])

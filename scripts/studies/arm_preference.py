@@ -29,6 +29,7 @@ import numpy as np
 from agents.evaluation.probe import make_agent, probe
 from agents.training.cli import add_threads_flag
 from agents.training.run_folder import RunFolder
+from meta_envs.settings import env_setting
 
 
 def arm_preference(
@@ -76,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     spec = RunFolder(args.run).read_spec()
     if spec.env_id != "MetaBandit-v0":
         parser.error(f"{args.run} was trained on {spec.env_id}; this study is for MetaBandit-v0")
-    if not 1 <= args.favourites < spec.env_kwargs["num_arms"]:
-        parser.error(f"--favourites must be in [1, {spec.env_kwargs['num_arms'] - 1}] (fewer than the arms), "
-                     f"got {args.favourites}")
+    num_arms = int(env_setting(spec.env_id, spec.env_kwargs)["num_arms"])  # defaults filled in
+    if not 1 <= args.favourites < num_arms:
+        parser.error(f"--favourites must be in [1, {num_arms - 1}] (fewer than the arms), got {args.favourites}")
     result = probe(make_agent(args.run, spec.env_id, spec.env_kwargs), spec.env_id, spec.env_kwargs,
                    num_tasks=args.tasks, seed=args.seed)
     trajectories = result.trajectories
-    rows = arm_preference(trajectories.actions, trajectories.rewards, int(spec.env_kwargs["num_arms"]), args.favourites)
+    rows = arm_preference(trajectories.actions, trajectories.rewards, num_arms, args.favourites)
     columns = ["arms", "pulls", "first_pulls", "switch_targets", "p_stay_after_win", "p_stay_after_loss"]
     print(f"{args.run}: {spec.env_kwargs}, {args.tasks} held-out tasks of seed {args.seed}; trial return "
           f"{result.statistics['trial_return']:.2f}, arms tried {result.statistics['arms_tried']:.2f}, "
