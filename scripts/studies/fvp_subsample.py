@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", default=None,
                         help="a trpo_gru run folder: study its latest networks with its env and hyperparameters "
-                             "(--env, --env-kwargs and --warmup-iterations are then not used)")
+                             "(--env, --env-kwargs and --warmup-iterations are then not used; the batch is still "
+                             "--steps over --num-envs, so give the run's own)")
     parser.add_argument("--env", default="MetaBandit-v0", help="a meta_envs ID")
     parser.add_argument("--env-kwargs", default="num_arms=5,num_episodes=100", help="the family's kwargs")
     parser.add_argument("--steps", type=int, default=250_000, help="steps per iteration (paper: 250,000)")
@@ -108,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(error))
         if spec.algo != "trpo_gru":
             parser.error(f"--run {args.run} is a {spec.algo} run; this study is of the TRPO step (trpo_gru)")
+        if not RunFolder(args.run).latest_checkpoint.is_file():
+            parser.error(f"--run {args.run} has no checkpoint yet ({RunFolder(args.run).latest_checkpoint})")
         env_id, env_kwargs = spec.env_id, spec.env_kwargs
         config = TRPOConfig(**{**spec.hyperparameters, "steps_per_iteration": args.steps})
 
