@@ -1,9 +1,6 @@
 """The update rules of the RL² engine: the TRPO step and its pieces (conjugate gradient,
 Fisher-vector products), GAE, and the PPO-clip rule, alone and against TRPO."""
 
-import importlib.util
-from pathlib import Path
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -17,9 +14,11 @@ from agents.rl2.rollout import TrialCollector
 from agents.rl2.trials import TrialData, compute_gae, masked_mean
 from agents.rl2.trpo import (
     FisherVectorProduct,
+    assign_flat_parameters_,
     categorical_kl,
     conjugate_gradient,
     flat_parameters,
+    line_search,
     natural_gradient_step,
     surrogate,
     surrogate_gradient,
@@ -29,7 +28,6 @@ from agents.rl2.trpo import (
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 BANDIT = {"num_arms": 3, "num_episodes": 6}
-REPO = Path(__file__).resolve().parents[1]
 
 
 def small_policy(dtype=torch.float64, seed=0) -> RecurrentNet:
@@ -313,35 +311,35 @@ def test_configs_reject_out_of_range_values_saying_what_is_allowed(config, kwarg
         config(**kwargs)
 
 
-def _fvp_study():
-    spec = importlib.util.spec_from_file_location("fvp_subsample", REPO / "scripts" / "studies" / "fvp_subsample.py")
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
-    return study
 
-
-def test_fvp_study_line_search_accepts_the_step_the_trainer_accepts():
-    # the study's verdict on a step must be the trainer's own: same backtrack, same KL and
-    # gain on the whole batch (whole-batch Fisher, so no subsample screening differs; the
-    # trainer's Fisher sees the trials shuffled, which moves float32 CG's step by about 1%)
+def test_line_search_alone_accepts_the_step_the_trainer_accepts():
+    # the line search the fvp_subsample study plays must give the trainer's verdict: same
+    # backtrack, same KL and gain on the whole batch (whole-batch Fisher, so no subsample
+    # screening differs; the trainer's Fisher sees the trials shuffled, which moves float32
+    # CG's step by about 1%)
     policy, data = _batch()
     advantages = torch.randn(data.actions.shape, generator=torch.Generator().manual_seed(4)) * data.mask
     config = TRPOConfig(max_kl=0.005, fvp_subsample=1.0)
-    gradient, old_logits = surrogate_gradient(policy, data, advantages, config.entropy_coef)[:2]
+    gradient, old_logits, old_log_prob, before_loss = surrogate_gradient(policy, data, advantages, config.entropy_coef)
     step = natural_gradient_step(policy, data, gradient, config)
     before = flat_parameters(policy)
-    backtracks, kl, gain = _fvp_study().line_search(policy, data, step, advantages, old_logits, config)
-    torch.testing.assert_close(flat_parameters(policy), before, rtol=0, atol=0)  # left as it was
+    backtracks, kl, gain, _ = line_search(policy, data, step, old_logits, old_log_prob, advantages, before_loss, config)
+    assert not torch.equal(flat_parameters(policy), before)  # left at the accepted step
+    assign_flat_parameters_(policy, before)
     stats = trpo_step(policy, data, advantages, config, torch.Generator().manual_seed(5))
     assert stats.accepted and backtracks == stats.line_search_steps
     assert kl == pytest.approx(stats.kl, rel=0.05) and gain == pytest.approx(stats.surrogate_gain, rel=0.05)
 
 
-def test_fvp_study_line_search_reports_a_rollback():
+def test_line_search_reports_a_rollback_and_leaves_the_policy_as_it_was():
     policy, data = _batch()
     config = TRPOConfig(line_search_steps=3)
     advantages = torch.zeros_like(data.rewards)  # no step can improve the surrogate
-    gradient, old_logits = surrogate_gradient(policy, data, advantages)[:2]
+    gradient, old_logits, old_log_prob, before_loss = surrogate_gradient(policy, data, advantages)
     step = torch.randn(gradient.shape, generator=torch.Generator().manual_seed(1)) * 1e-3
-    backtracks, _, gain = _fvp_study().line_search(policy, data, step, advantages, old_logits, config)
-    assert backtracks is None and gain <= 0
+    before = flat_parameters(policy)
+    backtracks, _, gain, forwards = line_search(
+        policy, data, step, old_logits, old_log_prob, advantages, before_loss, config
+    )
+    assert backtracks is None and gain <= 0 and forwards == 3
+    torch.testing.assert_close(flat_parameters(policy), before, rtol=0, atol=0)

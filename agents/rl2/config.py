@@ -46,10 +46,11 @@ class RL2Config:
     tied_action_head: bool = False
     """Tie the policy head to the GRU's input weights of the previous action
     (:class:`agents.rl2.policy.RecurrentNet`): each action's output embedding is its input
-    embedding (still one per action, with a bias per action). The paper's head is untied. On MetaBandit k=50, n=100 the untied agent learnt to
-    stay on a winning arm for only the 5 arms it pulled most (P(stay | win) 0.98 on those,
-    0.03 on the other 45); tied, from scratch, it fell into the same trap (0.84 against 0.01
-    at 4.85M steps, docs/rl2_ablation.md). Needs ``embedding_size=0`` and a flat state."""
+    embedding (still one per action, with a bias per action). The paper's head is untied.
+    On MetaBandit k=50, n=100 the untied agent learnt to stay on a winning arm for only the
+    5 arms it pulled most (P(stay | win) 0.98 on those, 0.03 on the other 45); tied, from
+    scratch, it fell into the same trap (0.84 against 0.01 at 4.85M steps,
+    docs/rl2_ablation.md). Needs ``embedding_size=0`` and a flat state."""
 
     value_hidden_size: int = 128
     """Units of the value baseline's own GRU (paper: a separate GRU network for

@@ -316,34 +316,64 @@ def trpo_step(
         expected_full = gradient.dot(full_step).item()
         natural_gradient_s = lap()
 
-        theta = flat_parameters(policy)
         # The full step often overshoots the KL bound several times over (the KL of a
         # GRU over a whole trial is far from quadratic): reject those on the subsample.
-        screen = count < data.num_trials
-        sub_old_logits = old_logits[: subsample.mask.shape[0], chosen]
-        forwards = 0
-        with torch.no_grad():
-            for backtracks in range(config.line_search_steps):
-                fraction = config.line_search_backtrack**backtracks
-                assign_flat_parameters_(policy, theta + fraction * full_step)
-                if screen:
-                    sub_logits = policy(subsample.observations)[0]
-                    if masked_mean(categorical_kl(sub_old_logits, sub_logits), subsample.mask).item() > config.max_kl:
-                        continue
-                new_logits = policy(data.observations)[0]
-                forwards += 1
-                kl = masked_mean(categorical_kl(old_logits, new_logits), data.mask).item()
-                gain = surrogate(new_logits, data, old_log_prob, advantages, config.entropy_coef).item() - loss_before
-                if kl <= config.max_kl and gain > 0:
-                    return UpdateStats(
-                        kl, entropy, gain, fraction * expected_full, backtracks, True,
-                        forwards, gradient_s, natural_gradient_s, lap(),
-                    )
-            assign_flat_parameters_(policy, theta)
+        screen = (subsample, old_logits[: subsample.mask.shape[0], chosen]) if count < data.num_trials else None
+        backtracks, kl, gain, forwards = line_search(
+            policy, data, full_step, old_logits, old_log_prob, advantages, loss_before, config, screen
+        )
+        if backtracks is not None:
+            return UpdateStats(
+                kl, entropy, gain, config.line_search_backtrack**backtracks * expected_full, backtracks, True,
+                forwards, gradient_s, natural_gradient_s, lap(),
+            )
     return UpdateStats(
         0.0, entropy, 0.0, expected_full, config.line_search_steps, False,
         forwards, gradient_s, natural_gradient_s, lap(),
     )
+
+
+def line_search(
+    policy: RecurrentNet,
+    data: TrialData,
+    full_step: torch.Tensor,
+    old_logits: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    loss_before: float,
+    config: TRPOConfig,
+    screen: tuple[TrialData, torch.Tensor] | None = None,
+) -> tuple[int | None, float, float, int]:
+    """Backtrack along ``full_step`` from the policy's parameters to the first fraction
+    ``line_search_backtrack ** b`` whose mean KL on the whole batch is within ``max_kl`` and
+    whose surrogate improves on ``loss_before``.
+
+    :param screen: ``(subsample, its old logits)``: a candidate whose mean KL on the
+        subsample exceeds the bound is rejected without a pass over the whole batch.
+    :return: ``(backtracks, kl, gain, forwards)``: the accepted step's backtracks, KL and
+        gain (the policy is left there), or ``None`` and the last whole-batch candidate's
+        KL and gain (NaN if none was tried) when every candidate is rejected (the policy is
+        left as it was); ``forwards`` counts the passes over the whole batch.
+    """
+    theta = flat_parameters(policy)
+    kl = gain = float("nan")
+    forwards = 0
+    with torch.no_grad():
+        for backtracks in range(config.line_search_steps):
+            assign_flat_parameters_(policy, theta + config.line_search_backtrack**backtracks * full_step)
+            if screen is not None:
+                subsample, sub_old_logits = screen
+                sub_logits = policy(subsample.observations)[0]
+                if masked_mean(categorical_kl(sub_old_logits, sub_logits), subsample.mask).item() > config.max_kl:
+                    continue
+            new_logits = policy(data.observations)[0]
+            forwards += 1
+            kl = masked_mean(categorical_kl(old_logits, new_logits), data.mask).item()
+            gain = surrogate(new_logits, data, old_log_prob, advantages, config.entropy_coef).item() - loss_before
+            if kl <= config.max_kl and gain > 0:
+                return backtracks, kl, gain, forwards
+        assign_flat_parameters_(policy, theta)
+    return None, kl, gain, forwards
 
 
 class TRPORule:

@@ -37,45 +37,15 @@ import meta_envs  # noqa: F401  (registers the IDs)
 from agents.training.cli import add_threads_flag, parse_env_kwargs
 from agents.training.run_folder import RunFolder
 from agents.rl2 import RL2Trainer, TRPOConfig
-from agents.rl2.trials import TrialData, masked_mean
+from agents.rl2.trials import masked_mean
 from agents.rl2.trpo import (
     assign_flat_parameters_,
     categorical_kl,
     flat_parameters,
+    line_search,
     natural_gradient_step,
-    surrogate,
     surrogate_gradient,
 )
-
-
-def line_search(
-    policy: torch.nn.Module,
-    data: TrialData,
-    step: torch.Tensor,
-    advantages: torch.Tensor,
-    old_logits: torch.Tensor,
-    config: TRPOConfig,
-) -> tuple[int | None, float, float]:
-    """The trainer's backtracking line search along ``step``, judged on the whole batch.
-
-    :return: ``(backtracks, kl, gain)`` of the first accepted step, or ``(None, kl, gain)``
-        of the last step tried when every one is rejected (the trainer rolls back).
-    """
-    theta = flat_parameters(policy)
-    old_log_prob = torch.log_softmax(old_logits, -1).gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
-    before = surrogate(old_logits, data, old_log_prob, advantages, config.entropy_coef).item()
-    try:
-        with torch.no_grad():
-            for backtracks in range(config.line_search_steps):
-                assign_flat_parameters_(policy, theta + config.line_search_backtrack**backtracks * step)
-                logits = policy(data.observations)[0]
-                kl = masked_mean(categorical_kl(old_logits, logits), data.mask).item()
-                gain = surrogate(logits, data, old_log_prob, advantages, config.entropy_coef).item() - before
-                if kl <= config.max_kl and gain > 0:
-                    return backtracks, kl, gain
-        return None, kl, gain
-    finally:
-        assign_flat_parameters_(policy, theta)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         values = trainer.value.values(data.observations)
     advantages = trainer.advantages(data, values)[0]
     policy = trainer.policy
-    gradient, old_logits = surrogate_gradient(policy, data, advantages, config.entropy_coef)[:2]
+    gradient, old_logits, old_log_prob, loss_before = surrogate_gradient(policy, data, advantages, config.entropy_coef)
     theta = flat_parameters(policy)
     generator = torch.Generator().manual_seed(args.seed)
     print(f"{env_id} {env_kwargs}: {data.num_trials} trials, {int(data.mask.sum())} steps")
@@ -146,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         reference = step if reference is None else reference
         cosine = (step @ reference / (step.norm() * reference.norm())).item()
         ratio = (step.norm() / reference.norm()).item()
-        backtracks, accepted_kl, gain = line_search(policy, data, step, advantages, old_logits, config)
+        # the trainer's line search, judged on the whole batch (no subsample screening)
+        backtracks, accepted_kl, gain = line_search(
+            policy, data, step, old_logits, old_log_prob, advantages, loss_before, config
+        )[:3]
+        assign_flat_parameters_(policy, theta)
         print(f"{fraction:>8g} {len(chosen):>7} {seconds:>8.1f} {cosine:>7.3f} {ratio:>10.3f} {kl:>22.4f}"
               f" {'-' if backtracks is None else backtracks:>18} {accepted_kl:>8.4f} {gain:>9.2e}", flush=True)
     trainer.close()
