@@ -80,6 +80,11 @@ def build_parser(algorithm: Algorithm | None) -> argparse.ArgumentParser:
         "shorter-trial setting; same networks, any learner of the same engine; a --hidden-size or "
         "--value-hidden-size that is a whole multiple of DIR's widens its network)",
     )
+    parser.add_argument(
+        "--init-policy-only", action="store_true",
+        help="with --init-from, take only DIR's policy network; the value baseline starts afresh, so it may "
+        "differ from DIR's (e.g. --value-task-features)",
+    )
     parser.add_argument("--eval-tasks", type=int, default=None, help="held-out tasks of the final evaluation (default: 1000)")
     parser.add_argument("--eval-seed", type=int, default=None, help="held-out task seed (default: 0)")
     if algorithm is not None:
@@ -126,6 +131,7 @@ def make_spec(args: argparse.Namespace, algorithm: Algorithm, parser: argparse.A
         eval_seed=0 if args.eval_seed is None else args.eval_seed,
         checkpoint_minutes=5.0 if args.checkpoint_minutes is None else args.checkpoint_minutes,
         init_from=args.init_from,
+        init_policy_only=args.init_policy_only,
     )
 
 
@@ -181,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         if not resume.latest_checkpoint.is_file():
             parser.error(f"{resume.latest_checkpoint} not found: nothing to resume (start a new run instead)")
         fixed = [f for f in RUN_FLAGS if getattr(args, f) is not None] + list(given_fields(algorithm.config_type, args))
-        if fixed or "--algo" in argv or args.out or args.init_from:
-            parser.error(f"--resume keeps the run's settings; only --timesteps/--iterations/--device/--checkpoint-minutes may be given, got {fixed or ['--algo/--out/--init-from']}")
+        if fixed or "--algo" in argv or args.out or args.init_from or args.init_policy_only:
+            parser.error(f"--resume keeps the run's settings; only --timesteps/--iterations/--device/--checkpoint-minutes may be given, got {fixed or ['--algo/--out/--init-from/--init-policy-only']}")
         if args.timesteps is not None or args.iterations is not None:
             spec.timesteps, spec.iterations = args.timesteps, args.iterations
         spec.device = args.device or spec.device
@@ -191,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         folder = resume
         folder.write_spec(spec)
     else:
+        if args.init_policy_only and not args.init_from:
+            parser.error("--init-policy-only says what to take from --init-from DIR; give --init-from too")
         if args.init_from and not algorithm.warm_start:
             warm = sorted(name for name, a in ALGORITHMS.items() if a.warm_start)
             parser.error(f"--init-from: {algorithm.name} has no warm start; learners with one: {', '.join(warm)}")

@@ -241,6 +241,15 @@ def test_init_from_starts_a_new_run_from_another_runs_networks(tmp_path, capsys)
         with pytest.raises(SystemExit):
             train.main(["--algo", "trpo_gru", "--iterations", "1", "--out", str(out), *TINY, *flags])
         assert expected in capsys.readouterr().err and not out.exists()
+    # the policy alone, under a baseline of another shape
+    policy_only = tmp_path / "policy_only"
+    assert train.main(["--algo", "trpo_gru", "--iterations", "1", "--init-from", str(source), "--init-policy-only",
+                       "--out", str(policy_only), *TINY, "--value-hidden-size", "4"]) == 0
+    assert json.loads((policy_only / "config.json").read_text())["init_policy_only"] is True
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        train.main(["--algo", "trpo_gru", "--init-policy-only", "--out", str(tmp_path / "alone"), *TINY])
+    assert "give --init-from too" in capsys.readouterr().err and not (tmp_path / "alone").exists()
     with pytest.raises(SystemExit):
         train.main(["--algo", "recurrent_ppo", "--init-from", str(source), "--out", str(tmp_path / "sb3")])
     assert "recurrent_ppo has no warm start; learners with one: ppo_gru, trpo_gru" in capsys.readouterr().err

@@ -147,6 +147,13 @@ def test_a_value_baseline_that_sees_the_task_needs_it_and_is_not_mixed_with_one_
     torch.save(blind.state_dict(), folder.latest_checkpoint)
     with pytest.raises(InitFromError, match="value_task_features"):
         trainer.load_networks(str(folder.path))
+    # ... unless only the policy is taken: the task-seeing baseline keeps its own start
+    fresh_value = {name: value.clone() for name, value in trainer.value.state_dict().items()}
+    trainer.load_networks(str(folder.path), policy_only=True)
+    for name, value in trainer.policy.state_dict().items():
+        torch.testing.assert_close(value, blind.policy.state_dict()[name], rtol=0, atol=0)
+    for name, value in trainer.value.state_dict().items():
+        torch.testing.assert_close(value, fresh_value[name], rtol=0, atol=0)
 
 
 def test_a_family_without_task_features_says_so():

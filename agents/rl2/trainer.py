@@ -272,7 +272,7 @@ class RL2Trainer:
         self.collector.np_random_state = state["env_rng"]
         self.iteration, self.env_steps = state["iteration"], state["env_steps"]
 
-    def load_networks(self, run_dir: str) -> None:
+    def load_networks(self, run_dir: str, policy_only: bool = False) -> None:
         """Start from the policy and value networks of another run's latest checkpoint (a
         warm start); optimiser states, generators and counters stay this run's.
 
@@ -281,6 +281,8 @@ class RL2Trainer:
         nearly the same function, with room for more state.
 
         :param run_dir: a run folder of either RL² learner with the same networks, or narrower ones.
+        :param policy_only: take only their policy; this run's value baseline keeps its fresh
+            start and may be of any shape (e.g. one that sees the task, ``value_task_features``).
         :raises InitFromError: if it has no checkpoint, or networks of another shape (the
             fields that differ are named).
         """
@@ -294,9 +296,10 @@ class RL2Trainer:
         # "same" on one side and the cell itself on the other build the same baseline
         theirs["value_cell"] = value_core(theirs["cell"], theirs.get("value_cell", "same"))
         ours = {**dataclasses.asdict(self.config), "value_cell": value_core(self.config.cell, self.config.value_cell)}
-        widths = {"hidden_size": "policy", "value_hidden_size": "value"}
-        shape_fields = ("hidden_size", "embedding_size", "value_hidden_size", "cell", "value_cell", "value_task_features",
-                        "tied_action_head")
+        widths = {"hidden_size": "policy"} if policy_only else {"hidden_size": "policy", "value_hidden_size": "value"}
+        shape_fields = ("hidden_size", "embedding_size", "cell", "tied_action_head")
+        if not policy_only:
+            shape_fields += ("value_hidden_size", "value_cell", "value_task_features")
         differ = {
             f: (theirs[f], ours[f]) for f in shape_fields
             if theirs[f] != ours[f] and not (f in widths and ours[f] > theirs[f] and ours[f] % theirs[f] == 0)
@@ -315,7 +318,8 @@ class RL2Trainer:
                     raise InitFromError(f"--init-from {run_dir}: {error}") from None
         try:
             self.policy.load_state_dict(state["policy"])
-            self.value.load_state_dict(state["value"])
+            if not policy_only:
+                self.value.load_state_dict(state["value"])
         except RuntimeError as error:  # e.g. another env's observation or action count
             first_line = str(error).splitlines()[0]
             raise InitFromError(f"--init-from {run_dir}: its networks do not fit this env: {first_line}") from None
@@ -350,7 +354,7 @@ def train(
         # on the CPU first: the generator state must stay a CPU tensor
         trainer.load_state_dict(torch.load(folder.latest_checkpoint, map_location="cpu", weights_only=True))
     elif spec.init_from:
-        trainer.load_networks(spec.init_from)
+        trainer.load_networks(spec.init_from, policy_only=spec.init_policy_only)
     try:
         run_iterations(trainer, folder, spec, progress, stop, checkpoint_every)
     finally:

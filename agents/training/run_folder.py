@@ -59,6 +59,8 @@ class RunSpec:
         time), besides every ``checkpoint_every`` iterations; a crash loses at most this much.
     :param init_from: a run folder whose latest checkpoint's networks this run starts from
         (a warm start: the networks only; optimiser state and counters start afresh), or ``None``.
+    :param init_policy_only: with ``init_from``, start from its policy only; the value
+        baseline starts afresh (and may differ in shape).
     """
 
     algo: str
@@ -74,6 +76,7 @@ class RunSpec:
     eval_seed: int = 0
     checkpoint_minutes: float = 5.0
     init_from: str | None = None
+    init_policy_only: bool = False
 
     def done(self, iteration: int, env_steps: int) -> bool:
         """Whether the budget is spent after ``iteration`` iterations and ``env_steps`` steps."""
