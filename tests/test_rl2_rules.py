@@ -311,7 +311,6 @@ def test_configs_reject_out_of_range_values_saying_what_is_allowed(config, kwarg
         config(**kwargs)
 
 
-
 def test_line_search_alone_accepts_the_step_the_trainer_accepts():
     # the line search the fvp_subsample study plays must give the trainer's verdict: same
     # backtrack, same KL and gain on the whole batch (whole-batch Fisher, so no subsample

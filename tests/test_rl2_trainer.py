@@ -148,6 +148,10 @@ def test_a_value_baseline_that_sees_the_task_needs_it_and_is_not_mixed_with_one_
     with pytest.raises(InitFromError, match="value_task_features"):
         trainer.load_networks(str(folder.path))
     # ... unless only the policy is taken: the task-seeing baseline keeps its own start
+    with torch.no_grad():  # both trainers drew the same start (seed 0): make the source's policy its own
+        for parameter in blind.policy.parameters():
+            parameter.add_(0.5)
+    torch.save(blind.state_dict(), folder.latest_checkpoint)
     fresh_value = {name: value.clone() for name, value in trainer.value.state_dict().items()}
     trainer.load_networks(str(folder.path), policy_only=True)
     for name, value in trainer.policy.state_dict().items():
